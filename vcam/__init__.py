@@ -1,0 +1,1 @@
+"""vcam: a headless motion-recording daemon for IP cameras."""

@@ -1,0 +1,5 @@
+import sys
+
+from vcam.app import main
+
+sys.exit(main())

@@ -1,0 +1,172 @@
+"""The entry point: the only place that reads the environment, installs signal handlers and
+configures logging. Exit codes: 0 done, 1 a command failed, 2 bad usage, 78 bad configuration."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+
+from dotenv import dotenv_values
+
+from vcam import camera_url, config, logs, storage
+from vcam.pipeline import Pipeline
+from vcam.source import SourceError, connect
+from vcam.supervisor import Supervisor
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keeps a bad config from restart-looping
+STOP_BUDGET_S = 6.0  # well inside systemd's and Docker's 10 s before SIGKILL
+TICK_S = 1.0
+
+
+class UsageError(Exception):
+    pass
+
+
+def load_environment(env_file: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """``.env`` (or --env-file) under the process environment: the environment wins."""
+    path = Path(env_file) if env_file else Path(".env")
+    merged: dict[str, str] = {}
+    if env_file and not path.is_file():
+        raise UsageError(f"--env-file {env_file}: no such file")
+    if path.is_file():
+        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    merged.update(environ)
+    return merged
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vcam", description="Motion-recording daemon for IP cameras.")
+    parser.add_argument("--env-file", help="settings file to read instead of ./.env")
+    commands = parser.add_subparsers(dest="command")
+    run = commands.add_parser("run", help="run the daemon (the default)")
+    run.add_argument("--demo", action="store_true", help="use the built-in demo camera")
+    commands.add_parser("check", help="validate the settings and print them, passwords masked")
+    probe = commands.add_parser("probe", help="connect to a camera once and describe its stream")
+    probe.add_argument("url", help="camera URL (rtsp://, http://), video file, or 'demo'")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help")):
+        args_list = _default_to_run(args_list)
+    args = build_parser().parse_args(args_list)
+    try:
+        env = load_environment(args.env_file, os.environ)
+    except UsageError as exc:
+        print(f"vcam: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "probe":
+        return probe(args.url, env)
+    if getattr(args, "demo", False):
+        env["RTSP_URL"] = camera_url.DEMO
+    try:
+        settings = config.parse(env)
+    except config.ConfigError as exc:
+        _log_config_problems(exc.problems, env)
+        return EXIT_CONFIG
+    logs.configure(settings.log_level, logs.choose_format(settings.log_format, env))
+    log = logs.get()
+    problems = _check_directories(settings)
+    if problems:
+        for problem in problems:
+            log.error("config_invalid", problem=problem)
+        return EXIT_CONFIG
+    if args.command == "check":
+        for name, value in settings.describe():
+            print(f"{name}={value}")
+        return EXIT_OK
+    return run(settings)
+
+
+def _default_to_run(args: list[str]) -> list[str]:
+    """``vcam_runner.py [--env-file F] [--demo]`` means ``run``: put the word where argparse wants it."""
+    head: list[str] = []
+    rest = list(args)
+    if rest[:1] == ["--env-file"] and len(rest) >= 2:
+        head, rest = rest[:2], rest[2:]
+    elif rest and rest[0].startswith("--env-file="):
+        head, rest = rest[:1], rest[1:]
+    if rest and rest[0] in ("run", "check", "probe"):
+        return head + rest
+    return [*head, "run", *rest]
+
+
+def _log_config_problems(problems: list[str], env: Mapping[str, str]) -> None:
+    fmt = env.get("LOG_FORMAT", "auto").strip().lower()
+    logs.configure("info", logs.choose_format(fmt if fmt in config.LOG_FORMATS else "auto", env))
+    log = logs.get()
+    for problem in problems:
+        log.error("config_invalid", problem=problem)
+
+
+def _check_directories(settings: config.Config) -> list[str]:
+    problems = []
+    for name, folder in (("VIDEO_DIR", settings.video_dir), ("TEMP_DIR", settings.temp_dir)):
+        try:
+            storage.check_writable(folder)
+        except OSError as exc:
+            problems.append(f"{name}={str(folder)!r}: cannot create or write there ({exc.strerror or exc})")
+    return problems
+
+
+def run(settings: config.Config) -> int:
+    log = logs.get()
+    stop = threading.Event()
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def make_pipeline() -> Pipeline:
+        return Pipeline(settings.camera, settings.video_dir, log)
+
+    supervisor = Supervisor([make_pipeline], log)
+    log.info("vcam_started", pid=os.getpid(), cameras=1, video_dir=str(settings.video_dir))
+    supervisor.start()
+    while not stop.wait(TICK_S):
+        supervisor.tick()
+    log.info("vcam_stopping")
+    started = time.monotonic()
+    clean = supervisor.stop(STOP_BUDGET_S)
+    log.info("vcam_stopped", clean=clean, stop_s=round(time.monotonic() - started, 2))
+    return EXIT_OK
+
+
+def probe(url: str, env: Mapping[str, str]) -> int:
+    """Connect once and describe the stream: a quick way to check a camera URL."""
+    settings_env = dict(env, RTSP_URL=url)
+    try:
+        camera = config.parse(settings_env).camera
+    except config.ConfigError as exc:
+        for problem in exc.problems:
+            print(f"vcam probe: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    shown = camera_url.mask(url)
+    started = time.monotonic()
+    try:
+        connection = connect(camera)
+        try:
+            frame = next(iter(connection.frames()))
+        finally:
+            connection.close()
+    except SourceError as exc:
+        print(f"vcam probe: {shown}: {exc.reason}: {exc.detail}", file=sys.stderr)
+        return EXIT_FAILED
+    elapsed = time.monotonic() - started
+    info = connection.info
+    fps = f"{info.fps:g}" if info.fps else "unknown"
+    print(f"url={shown}\ncodec={info.codec}\nsize={frame.width}x{frame.height}\nfps={fps}\nfirst_frame_s={elapsed:.2f}")
+    return EXIT_OK

@@ -1,0 +1,184 @@
+"""Settings: parsed from a plain mapping (environment + .env), every error collected and named.
+
+Pure: no I/O here. Checks that need the filesystem (is VIDEO_DIR writable?) live in app.py.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from vcam import camera_url
+
+T = TypeVar("T")
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "console", "json", "journal")
+TRANSPORTS = ("tcp", "udp")
+_CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """What one pipeline needs; several of these will live in one Config when multi-camera lands."""
+
+    name: str
+    url: str
+    transport: str
+    reconnect_delay: float
+    reconnect_max_delay: float
+    stall_timeout: float
+    snapshot_interval: float
+
+
+@dataclass(frozen=True)
+class Config:
+    camera: CameraConfig
+    video_dir: Path
+    temp_dir: Path
+    log_level: str
+    log_format: str
+
+    def describe(self) -> list[tuple[str, str]]:
+        """Settings as (NAME, shown value) for ``vcam check``, passwords masked."""
+        cam = self.camera
+        return [
+            ("RTSP_URL", camera_url.mask(cam.url)),
+            ("CAMERA_NAME", cam.name),
+            ("VIDEO_DIR", str(self.video_dir)),
+            ("TEMP_DIR", str(self.temp_dir)),
+            ("SNAPSHOT_INTERVAL", _num(cam.snapshot_interval)),
+            ("RTSP_TRANSPORT", cam.transport),
+            ("RECONNECT_DELAY", _num(cam.reconnect_delay)),
+            ("RECONNECT_MAX_DELAY", _num(cam.reconnect_max_delay)),
+            ("STALL_TIMEOUT", _num(cam.stall_timeout)),
+            ("LOG_LEVEL", self.log_level),
+            ("LOG_FORMAT", self.log_format),
+        ]
+
+
+# The one place defaults live; .env_example documents the same values.
+DEFAULTS: dict[str, str] = {
+    "VIDEO_DIR": "video",
+    "TEMP_DIR": "",
+    "CAMERA_NAME": "camera",
+    "SNAPSHOT_INTERVAL": "60",
+    "RTSP_TRANSPORT": "tcp",
+    "RECONNECT_DELAY": "5",
+    "RECONNECT_MAX_DELAY": "60",
+    "STALL_TIMEOUT": "10",
+    "LOG_LEVEL": "info",
+    "LOG_FORMAT": "auto",
+}
+
+
+class ConfigError(Exception):
+    """All problems found in one pass, each as ``NAME='value': expected …``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+class _Reader:
+    """Reads settings from the mapping and collects problems instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return DEFAULTS.get(name, "")
+        return value.strip()
+
+    def fail(self, name: str, value: str, expected: str) -> None:
+        self.problems.append(f"{name}={camera_url.mask(value)!r}: expected {expected}")
+
+    def parse(self, name: str, convert: Callable[[str], T], expected: str, fallback: T) -> T:
+        value = self.raw(name)
+        try:
+            return convert(value)
+        except ValueError:
+            self.fail(name, value, expected)
+            return fallback
+
+    def seconds(self, name: str, *, allow_zero: bool = False) -> float:
+        def convert(text: str) -> float:
+            number = float(text)
+            if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+                raise ValueError(text)
+            return number
+
+        expected = "a number of seconds >= 0" if allow_zero else "a number of seconds > 0"
+        return self.parse(name, convert, expected, 1.0)
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        def convert(text: str) -> str:
+            if text.lower() not in choices:
+                raise ValueError(text)
+            return text.lower()
+
+        return self.parse(name, convert, "one of " + "|".join(choices), choices[0])
+
+
+def _camera_url(reader: _Reader) -> str:
+    url = reader.raw("RTSP_URL")
+    if not url:
+        reader.problems.append(
+            "RTSP_URL is not set: expected rtsp://user:pass@host/path, http(s):// (MJPEG), a video file, or 'demo'"
+        )
+        return camera_url.DEMO
+    scheme = camera_url.scheme_of(url)
+    if scheme in camera_url.NETWORK_SCHEMES:
+        if camera_url.endpoint(url) is None:
+            reader.fail("RTSP_URL", url, "a URL with a host, like rtsp://host:554/path")
+    elif scheme not in (camera_url.DEMO, "file"):
+        reader.fail("RTSP_URL", url, "rtsp://, rtsps://, http://, https://, a video file path, or 'demo'")
+    return url
+
+
+def parse(env: Mapping[str, str]) -> Config:
+    """Build a Config from the environment mapping, or raise ConfigError naming every bad setting."""
+    r = _Reader(env)
+    url = _camera_url(r)
+    name = r.raw("CAMERA_NAME")
+    if not _CAMERA_NAME.match(name):
+        r.fail("CAMERA_NAME", name, "letters, digits, '-' or '_' (up to 64; used in file names)")
+    reconnect_delay = r.seconds("RECONNECT_DELAY")
+    reconnect_max_delay = r.seconds("RECONNECT_MAX_DELAY")
+    if reconnect_max_delay < reconnect_delay:
+        r.fail(
+            "RECONNECT_MAX_DELAY", r.raw("RECONNECT_MAX_DELAY"), f"at least RECONNECT_DELAY ({_num(reconnect_delay)})"
+        )
+    camera = CameraConfig(
+        name=name,
+        url=url,
+        transport=r.choice("RTSP_TRANSPORT", TRANSPORTS),
+        reconnect_delay=reconnect_delay,
+        reconnect_max_delay=reconnect_max_delay,
+        stall_timeout=r.seconds("STALL_TIMEOUT"),
+        snapshot_interval=r.seconds("SNAPSHOT_INTERVAL", allow_zero=True),
+    )
+    video_dir = Path(r.raw("VIDEO_DIR"))
+    temp_text = r.raw("TEMP_DIR")
+    temp_dir = Path(temp_text) if temp_text else video_dir / ".tmp"
+    config = Config(
+        camera=camera,
+        video_dir=video_dir,
+        temp_dir=temp_dir,
+        log_level=r.choice("LOG_LEVEL", LOG_LEVELS),
+        log_format=r.choice("LOG_FORMAT", LOG_FORMATS),
+    )
+    if r.problems:
+        raise ConfigError(r.problems)
+    return config

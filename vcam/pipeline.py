@@ -1,0 +1,261 @@
+"""One camera: a reader thread that keeps the connection alive, a worker thread that uses the frames.
+
+The reader never waits on the worker: it drops the frame the worker has not taken yet (one-slot
+hand-off), so the worker always sees the newest picture and never a backlog. Both threads beat a
+heartbeat the supervisor watches.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vcam import backoff, camera_url, snapshots
+from vcam.config import CameraConfig
+from vcam.frames import Connection, Frame
+from vcam.source import TCP_LEVEL, SourceError, connect, tcp_reachable
+
+PROBE_INTERVAL_S = 0.5  # while a camera's port is closed, how often to check whether it is back
+WORKER_WAIT_S = 0.5
+
+
+class LatestFrame:
+    """A one-slot hand-off: put() replaces what the taker has not taken yet, and counts it as dropped."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self.dropped = 0
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            if self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+            self._cond.notify()
+
+    def take(self, timeout: float) -> Frame | None:
+        with self._cond:
+            if self._frame is None:
+                self._cond.wait(timeout)
+            frame, self._frame = self._frame, None
+            return frame
+
+
+@dataclass(frozen=True)
+class Health:
+    camera: str
+    connected: bool
+    frames: int
+    dropped: int
+    reconnects: int
+    last_frame_age: float | None  # seconds since the newest frame, None before the first
+    reader_beat_age: float
+    worker_beat_age: float
+    last_error: str | None
+
+
+class Pipeline:
+    """Source -> latest frame -> snapshots (and, as they land, motion detection and recording)."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        video_dir: Path,
+        log: Any,
+        *,
+        connector: Callable[[CameraConfig], Connection] = connect,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.camera = camera
+        self.video_dir = video_dir
+        self.log = log.bind(camera=camera.name)
+        self.connector = connector
+        self.clock = clock
+        self.stopping = threading.Event()
+        self.latest = LatestFrame()
+        self.snapshots = snapshots.SnapshotSchedule(camera.snapshot_interval)
+        self._threads: list[threading.Thread] = []
+        self._connected = False
+        self._frames = 0
+        self._reconnects = 0
+        self._last_frame_at: float | None = None
+        self._reader_beat = clock()
+        self._worker_beat = clock()
+        self._last_error: str | None = None
+        self._snapshot_error: str | None = None
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._reader_beat = self._worker_beat = self.clock()
+        for name, target in (("reader", self._read_loop), ("worker", self._work_loop)):
+            thread = threading.Thread(target=target, name=f"{self.camera.name}-{name}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+
+    def join(self, deadline: float) -> bool:
+        """Wait for both threads until ``deadline`` (monotonic); True if they ended."""
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not self.alive()
+
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def dead_threads(self) -> list[str]:
+        return [t.name for t in self._threads if not t.is_alive()]
+
+    def health(self) -> Health:
+        now = self.clock()
+        return Health(
+            camera=self.camera.name,
+            connected=self._connected,
+            frames=self._frames,
+            dropped=self.latest.dropped,
+            reconnects=self._reconnects,
+            last_frame_age=None if self._last_frame_at is None else now - self._last_frame_at,
+            reader_beat_age=now - self._reader_beat,
+            worker_beat_age=now - self._worker_beat,
+            last_error=self._last_error,
+        )
+
+    # --- reader -----------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        failures = 0
+        last_reason: str | None = None
+        down_since: float | None = None
+        self.log.info("camera_connecting", url=camera_url.mask(self.camera.url))
+        while not self.stopping.is_set():
+            self._reader_beat = self.clock()
+            started = self.clock()
+            try:
+                connection = self.connector(self.camera)
+            except SourceError as exc:
+                failures += 1
+                down_since = down_since if down_since is not None else started
+                delay = backoff.delay(
+                    failures, self.camera.reconnect_delay, self.camera.reconnect_max_delay, random.random()
+                )
+                if exc.reason != last_reason or backoff.worth_logging(failures):
+                    self.log.warning(
+                        "camera_unavailable",
+                        reason=exc.reason,
+                        error=exc.detail,
+                        failures=failures,
+                        retry_in=round(delay, 1),
+                    )
+                last_reason = exc.reason
+                self._last_error = f"{exc.reason}: {exc.detail}"
+                self._wait_before_retry(delay, probe=exc.reason in TCP_LEVEL)
+                continue
+            reason = self._stream(connection, started, failures, down_since)
+            failures, last_reason, down_since = 0, None, None
+            if reason is None:
+                break  # asked to stop
+            failures, last_reason, down_since = 1, reason.reason, self.clock()
+            self._reconnects += 1
+            self._last_error = f"{reason.reason}: {reason.detail}"
+            self.log.warning(
+                "camera_lost", reason=reason.reason, error=reason.detail, retry_in=self.camera.reconnect_delay
+            )
+            self._wait_before_retry(self.camera.reconnect_delay, probe=False)
+        self.log.info("reader_stopped")
+
+    def _stream(
+        self, connection: Connection, started: float, failures: int, down_since: float | None
+    ) -> SourceError | None:
+        """Read frames until the connection fails (returns why) or we are asked to stop (None)."""
+        first = True
+        lagging = False
+        try:
+            for frame in connection.frames():
+                now = self.clock()
+                self._reader_beat = self._last_frame_at = now
+                self._frames += 1
+                if first:
+                    first = False
+                    self._connected = True
+                    info = connection.info
+                    extra = (
+                        {} if down_since is None else {"failures": failures, "downtime_s": round(now - down_since, 1)}
+                    )
+                    self.log.info(
+                        "camera_connected",
+                        codec=info.codec,
+                        width=info.width,
+                        height=info.height,
+                        fps=info.fps,
+                        first_frame_s=round(now - started, 2),
+                        **extra,
+                    )
+                if connection.lagging != lagging:
+                    lagging = connection.lagging
+                    self.log.warning("decoding_behind" if lagging else "decoding_caught_up", keyframes_only=lagging)
+                self.latest.put(frame)
+                if self.stopping.is_set():
+                    return None
+            return SourceError("ended", "the stream ended")
+        except SourceError as exc:
+            return exc
+        except Exception as exc:  # a bug or an unforeseen library error: log it, reconnect, keep going
+            self.log.exception("reader_error", error=camera_url.mask(f"{type(exc).__name__}: {exc}"))
+            return SourceError("error", f"{type(exc).__name__}")
+        finally:
+            self._connected = False
+            connection.close()
+
+    def _wait_before_retry(self, delay: float, *, probe: bool) -> None:
+        """Sleep ``delay`` (waking for stop); if the port was closed, retry as soon as it opens."""
+        deadline = self.clock() + delay
+        while not self.stopping.is_set():
+            self._reader_beat = self.clock()
+            left = deadline - self._reader_beat
+            if left <= 0:
+                return
+            if self.stopping.wait(min(left, PROBE_INTERVAL_S)):
+                return
+            if probe and tcp_reachable(self.camera.url):
+                return
+
+    # --- worker -----------------------------------------------------------------------------
+
+    def _work_loop(self) -> None:
+        while not self.stopping.is_set():
+            self._worker_beat = self.clock()
+            frame = self.latest.take(WORKER_WAIT_S)
+            if frame is None:
+                continue
+            try:
+                self._handle(frame)
+            except Exception as exc:  # keep the camera running whatever one frame does
+                self.log.exception("worker_error", error=f"{type(exc).__name__}: {exc}")
+        self.log.info("worker_stopped")
+
+    def _handle(self, frame: Frame) -> None:
+        if self.snapshots.due(self.clock()):
+            self._save_snapshot(frame)
+
+    def _save_snapshot(self, frame: Frame) -> None:
+        path = snapshots.snapshot_path(self.video_dir, self.camera.name, frame.wall)
+        try:
+            snapshots.save_jpeg(path, frame.bgr())
+        except OSError as exc:
+            error = f"{exc.strerror or exc} ({path.parent})"
+            if error != self._snapshot_error:
+                self.log.error("snapshot_failed", error=error)
+            self._snapshot_error = error
+            return
+        if self._snapshot_error is not None:
+            self.log.info("snapshot_recovered", path=str(path))
+            self._snapshot_error = None
+        self.log.debug("snapshot_saved", path=str(path))

@@ -1,0 +1,217 @@
+"""Camera I/O: connect with timeouts, decode, hand out frames; every failure becomes a SourceError.
+
+PyAV (FFmpeg) reads RTSP, HTTP MJPEG and files: it gives packet access for stream-copy recording,
+real open/read timeouts and exact timestamps (OpenCV's VideoCapture repeats an old frame with ok=True
+when a camera freezes, and cannot write H.264). The demo scene lives in demo.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+import time
+from collections.abc import Callable, Iterator
+
+import av
+import av.error
+
+from vcam import camera_url
+from vcam.config import CameraConfig
+from vcam.demo import DemoConnection
+from vcam.frames import Connection, Frame, StreamInfo
+
+# Reasons a camera can fail. For the TCP-level ones a cheap connect() tells when it is back.
+REFUSED = "refused"
+UNREACHABLE = "unreachable"
+NO_ANSWER = "no_answer"
+UNAUTHORIZED = "unauthorized"
+NOT_FOUND = "not_found"
+BAD_STREAM = "bad_stream"
+STALLED = "stalled"
+ENDED = "ended"
+TCP_LEVEL = frozenset({REFUSED, UNREACHABLE})
+
+# How far decoding may fall behind the camera's clock before frames are skipped to catch up.
+MAX_LAG_S = 2.0
+CAUGHT_UP_S = 0.5
+DRIFT_RESET_S = 10.0
+MAX_JUMP_S = 10.0
+
+
+class SourceError(Exception):
+    """A camera problem the pipeline handles by reconnecting; ``detail`` never holds a password."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = camera_url.mask(detail)
+
+
+def open_timeout(camera: CameraConfig) -> float:
+    return camera.stall_timeout
+
+
+def read_timeout(camera: CameraConfig) -> float:
+    """FFmpeg gives up after one or two read timeouts, so half the stall timeout detects a stall in time."""
+    return camera.stall_timeout / 2
+
+
+def tcp_reachable(url: str, timeout: float = 0.5) -> bool:
+    """Does the camera's port accept a TCP connection? Cheap enough to ask twice a second."""
+    end = camera_url.endpoint(url)
+    if end is None:
+        return True
+    try:
+        with socket.create_connection((end.host, end.port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def connect(camera: CameraConfig) -> Connection:
+    """Open the camera (demo, file or network), raising SourceError within the open timeout."""
+    scheme = camera_url.scheme_of(camera.url)
+    if scheme == camera_url.DEMO:
+        return DemoConnection()
+    return AvConnection(camera, is_file=scheme == "file")
+
+
+def _classify(exc: BaseException, elapsed: float, limit: float, *, opening: bool) -> SourceError:
+    text = str(exc)
+    if isinstance(exc, (av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError)):
+        return SourceError(UNAUTHORIZED, "the camera refused the user name or password")
+    if isinstance(exc, av.error.HTTPNotFoundError):
+        return SourceError(NOT_FOUND, "the camera has no stream at that path")
+    if isinstance(exc, (av.error.FileNotFoundError, FileNotFoundError)):
+        return SourceError(NOT_FOUND, "no such file")
+    if isinstance(exc, ConnectionRefusedError):
+        return SourceError(REFUSED, "connection refused (camera down or wrong port)")
+    if isinstance(exc, av.error.ExitError) or elapsed >= 0.9 * limit:
+        if opening:
+            return SourceError(NO_ANSWER, f"no answer within {limit:g} s")
+        return SourceError(STALLED, f"no data for {elapsed:.1f} s")
+    code = getattr(exc, "errno", None)
+    if code in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EIO, errno.ETIMEDOUT, errno.ECONNRESET):
+        return SourceError(UNREACHABLE, f"cannot reach the camera ({text})")
+    if isinstance(exc, av.error.InvalidDataError):
+        return SourceError(BAD_STREAM, "the camera sent data that is not a video stream")
+    return SourceError(BAD_STREAM, f"{type(exc).__name__}: {text}")
+
+
+class LagTracker:
+    """How far decoding runs behind the camera's clock, so a slow spell never leaves a backlog.
+
+    The smallest (arrival - stream time) seen is "on time"; lag is how far past that a frame arrives.
+    A lag that keyframe-only decoding does not shrink within DRIFT_RESET_S is the camera's clock
+    drifting, not a backlog, so the baseline moves. A jump in stream time starts afresh.
+    """
+
+    def __init__(self) -> None:
+        self.base: float | None = None
+        self.last: float | None = None
+        self.lagging_since: float | None = None
+
+    def update(self, stream_time: float, arrival: float) -> bool:
+        """Returns True while frames should be skipped to catch up."""
+        offset = arrival - stream_time
+        jumped = self.last is not None and not 0.0 <= stream_time - self.last < MAX_JUMP_S
+        self.last = stream_time
+        if self.base is None or offset < self.base or jumped:
+            self.base = offset
+            self.lagging_since = None
+        lag = offset - self.base
+        if self.lagging_since is None:
+            if lag > MAX_LAG_S:
+                self.lagging_since = arrival
+        elif lag < CAUGHT_UP_S:
+            self.lagging_since = None
+        elif arrival - self.lagging_since > DRIFT_RESET_S:
+            self.base = offset
+            self.lagging_since = None
+        return self.lagging_since is not None
+
+
+class AvConnection:
+    """A camera or file read through PyAV. Files are paced to real time and looped, like a live feed."""
+
+    def __init__(self, camera: CameraConfig, *, is_file: bool, clock: Callable[[], float] = time.monotonic) -> None:
+        self.camera = camera
+        self.is_file = is_file
+        self.clock = clock
+        self.lagging = False
+        options: dict[str, str] = {}
+        if camera_url.scheme_of(camera.url) in ("rtsp", "rtsps"):
+            options = {"rtsp_transport": camera.transport, "analyzeduration": "1000000"}
+        started = clock()
+        limit = open_timeout(camera)
+        try:
+            if is_file:
+                self.container = av.open(camera.url)
+            else:
+                self.container = av.open(camera.url, options=options, timeout=(limit, read_timeout(camera)))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise _classify(exc, clock() - started, limit, opening=True) from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise SourceError(BAD_STREAM, "the stream has no video track")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        ctx = self.stream.codec_context
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        self.info = StreamInfo(ctx.name, ctx.width, ctx.height, float(rate) if rate else None)
+
+    def frames(self) -> Iterator[Frame]:
+        stall = self.camera.stall_timeout
+        frame_step = 1.0 / self.info.fps if self.info.fps else 0.04
+        last_frame_at = self.clock()
+        started: float | None = None  # monotonic time of the first frame
+        first_raw: float | None = None  # the stream's own timestamp of the first frame (of this loop, for files)
+        offset = 0.0  # files: where this loop starts on our timeline
+        t = 0.0
+        lag = LagTracker()
+        while True:
+            try:
+                for packet in self.container.demux(self.stream):
+                    try:
+                        decoded = packet.decode()
+                    except av.error.InvalidDataError:
+                        decoded = []  # a corrupt packet: skip it; a stream of them trips the stall check
+                    for video in decoded:
+                        now = self.clock()
+                        if video.time is not None:
+                            if first_raw is None:
+                                first_raw = float(video.time)
+                            t = float(video.time) - first_raw + offset
+                        if started is None:
+                            started = now
+                        self._keep_pace(t, now - started, lag, now)
+                        last_frame_at = self.clock()
+                        yield Frame(t, time.time(), video.width, video.height, video=video)
+                    if self.clock() - last_frame_at > stall:
+                        raise SourceError(STALLED, f"no picture for {stall:g} s")
+            except SourceError:
+                raise
+            except (av.error.FFmpegError, OSError) as exc:
+                raise _classify(exc, self.clock() - last_frame_at, stall, opening=False) from None
+            if not self.is_file:
+                raise SourceError(ENDED, "the camera ended the stream")
+            self.container.seek(0)
+            offset, first_raw = t + frame_step, None
+
+    def _keep_pace(self, stream_elapsed: float, wall_elapsed: float, lag: LagTracker, now: float) -> None:
+        """Files play at real speed. While decoding runs behind a camera, decode keyframes only
+        (about 7x cheaper) until it has caught up."""
+        if self.is_file:
+            ahead = stream_elapsed - wall_elapsed
+            if ahead > 0:
+                time.sleep(min(ahead, 1.0))
+            return
+        lagging = lag.update(stream_elapsed, now)
+        if lagging != self.lagging:
+            self.lagging = lagging
+            self.stream.codec_context.skip_frame = "NONKEY" if lagging else "DEFAULT"
+
+    def close(self) -> None:
+        with contextlib.suppress(av.error.FFmpegError, OSError):  # a broken connection: nothing left to save
+            self.container.close()

@@ -1,0 +1,63 @@
+"""Keeps every camera pipeline alive: restarts one whose threads died or stopped beating."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from vcam.pipeline import Health, Pipeline
+
+
+def wedge_limit(stall_timeout: float) -> float:
+    """A reader may block for an open timeout plus two read timeouts; past this it is wedged."""
+    return 2 * stall_timeout + 5
+
+
+class Supervisor:
+    def __init__(self, factories: list[Callable[[], Pipeline]], log: Any) -> None:
+        self.factories = factories
+        self.log = log
+        self.pipelines: list[Pipeline] = []
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.pipelines = [factory() for factory in self.factories]
+        for pipeline in self.pipelines:
+            pipeline.start()
+
+    def tick(self) -> None:
+        """Called about once a second from the main loop."""
+        for index, pipeline in enumerate(self.pipelines):
+            problem = self._problem(pipeline)
+            if problem is None:
+                continue
+            self.log.error("pipeline_restart", camera=pipeline.camera.name, problem=problem)
+            pipeline.request_stop()  # a wedged thread is a daemon thread: abandoned, not waited for
+            fresh = self.factories[index]()
+            fresh.start()
+            self.pipelines[index] = fresh
+            self.restarts += 1
+
+    def _problem(self, pipeline: Pipeline) -> str | None:
+        dead = pipeline.dead_threads()
+        if dead:
+            return "thread died: " + ", ".join(dead)
+        health = pipeline.health()
+        limit = wedge_limit(pipeline.camera.stall_timeout)
+        if health.reader_beat_age > limit:
+            return f"reader made no progress for {health.reader_beat_age:.0f} s"
+        if health.worker_beat_age > limit:
+            return f"worker made no progress for {health.worker_beat_age:.0f} s"
+        return None
+
+    def health(self) -> list[Health]:
+        return [p.health() for p in self.pipelines]
+
+    def stop(self, timeout: float) -> bool:
+        """Stop every pipeline within ``timeout`` seconds; True if all threads ended."""
+        deadline = time.monotonic() + timeout
+        for pipeline in self.pipelines:
+            pipeline.request_stop()
+        finished = [pipeline.join(deadline) for pipeline in self.pipelines]
+        return all(finished)
