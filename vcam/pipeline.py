@@ -95,9 +95,20 @@ class Pipeline:
     def start(self) -> None:
         self._reader_beat = self._worker_beat = self.clock()
         for name, target in (("reader", self._read_loop), ("worker", self._work_loop)):
-            thread = threading.Thread(target=target, name=f"{self.camera.name}-{name}", daemon=True)
+            thread = threading.Thread(
+                target=self._guarded, args=(target,), name=f"{self.camera.name}-{name}", daemon=True
+            )
             self._threads.append(thread)
             thread.start()
+
+    def _guarded(self, target: Callable[[], None]) -> None:
+        """A thread that dies says why in the log; the supervisor then replaces the pipeline."""
+        try:
+            target()
+        except Exception as exc:
+            self.log.exception(
+                "thread_crashed", thread=threading.current_thread().name, error=f"{type(exc).__name__}: {exc}"
+            )
 
     def request_stop(self) -> None:
         self.stopping.set()

@@ -132,6 +132,44 @@ class LagTracker:
         return self.lagging_since is not None
 
 
+def _decode(packet: av.Packet[av.VideoStream]) -> list[av.VideoFrame]:
+    try:
+        return packet.decode()
+    except av.error.InvalidDataError:
+        return []  # a corrupt packet: skip it; a stream of them trips the stall check
+
+
+class Timeline:
+    """Seconds since the first frame, from the stream's own timestamps (exact, even when the
+    advertised frame rate is wrong), continuous across file loops; by arrival time where the
+    stream has no real timestamps."""
+
+    def __init__(self, *, by_arrival: bool) -> None:
+        self.by_arrival = by_arrival
+        self.started: float | None = None
+        self.first_raw: float | None = None
+        self.offset = 0.0
+        self.last = 0.0
+
+    def stamp(self, raw: float | None, now: float) -> float:
+        if self.started is None:
+            self.started = now
+        if self.by_arrival:
+            self.last = now - self.started
+        elif raw is not None:
+            if self.first_raw is None:
+                self.first_raw = float(raw)
+            self.last = float(raw) - self.first_raw + self.offset
+        return self.last
+
+    def wall_elapsed(self, now: float) -> float:
+        return 0.0 if self.started is None else now - self.started
+
+    def restart(self, step: float) -> None:
+        """The file starts over: carry on one frame after where it ended."""
+        self.offset, self.first_raw = self.last + step, None
+
+
 class AvConnection:
     """A camera or file read through PyAV. Files are paced to real time and looped, like a live feed."""
 
@@ -140,8 +178,11 @@ class AvConnection:
         self.is_file = is_file
         self.clock = clock
         self.lagging = False
+        scheme = camera_url.scheme_of(camera.url)
+        # HTTP MJPEG carries no real timestamps (FFmpeg assumes 25 fps): time those frames by arrival.
+        self.timed_by_arrival = scheme in ("http", "https")
         options: dict[str, str] = {}
-        if camera_url.scheme_of(camera.url) in ("rtsp", "rtsps"):
+        if scheme in ("rtsp", "rtsps"):
             options = {"rtsp_transport": camera.transport, "analyzeduration": "1000000"}
         started = clock()
         limit = open_timeout(camera)
@@ -163,29 +204,17 @@ class AvConnection:
 
     def frames(self) -> Iterator[Frame]:
         stall = self.camera.stall_timeout
-        frame_step = 1.0 / self.info.fps if self.info.fps else 0.04
-        last_frame_at = self.clock()
-        started: float | None = None  # monotonic time of the first frame
-        first_raw: float | None = None  # the stream's own timestamp of the first frame (of this loop, for files)
-        offset = 0.0  # files: where this loop starts on our timeline
-        t = 0.0
+        timeline = Timeline(by_arrival=self.timed_by_arrival)
         lag = LagTracker()
+        last_frame_at = self.clock()
         while True:
             try:
                 for packet in self.container.demux(self.stream):
-                    try:
-                        decoded = packet.decode()
-                    except av.error.InvalidDataError:
-                        decoded = []  # a corrupt packet: skip it; a stream of them trips the stall check
-                    for video in decoded:
+                    for video in _decode(packet):
                         now = self.clock()
-                        if video.time is not None:
-                            if first_raw is None:
-                                first_raw = float(video.time)
-                            t = float(video.time) - first_raw + offset
-                        if started is None:
-                            started = now
-                        self._keep_pace(t, now - started, lag, now)
+                        t = timeline.stamp(video.time, now)
+                        if not self.timed_by_arrival:
+                            self._keep_pace(t, timeline.wall_elapsed(now), lag, now)
                         last_frame_at = self.clock()
                         yield Frame(t, time.time(), video.width, video.height, video=video)
                     if self.clock() - last_frame_at > stall:
@@ -197,7 +226,7 @@ class AvConnection:
             if not self.is_file:
                 raise SourceError(ENDED, "the camera ended the stream")
             self.container.seek(0)
-            offset, first_raw = t + frame_step, None
+            timeline.restart(1.0 / self.info.fps if self.info.fps else 0.04)
 
     def _keep_pace(self, stream_elapsed: float, wall_elapsed: float, lag: LagTracker, now: float) -> None:
         """Files play at real speed. While decoding runs behind a camera, decode keyframes only

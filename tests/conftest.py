@@ -1,0 +1,302 @@
+"""Real parts for the tests: an RTSP server (gst-rtsp-server), an HTTP MJPEG server, a silent
+socket, H.264 clips made with ffmpeg, and the daemon itself run as a subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which has python3-gi and GStreamer
+RTSP_SERVER = Path(__file__).with_name("rtsp_server.py")
+MEDIA = REPO.parent / "shared" / "media"
+
+
+def _require(condition: bool, why: str) -> None:
+    """Skip when a real part is missing, except in CI (VCAM_REQUIRE_E2E=1), where it is a failure."""
+    if condition:
+        return
+    if os.environ.get("VCAM_REQUIRE_E2E") == "1":
+        pytest.fail(f"{why} (VCAM_REQUIRE_E2E=1)")
+    pytest.skip(why)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+# --- clips -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def make_clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """H.264 MP4s made with ffmpeg's test pattern (it moves), cached for the session."""
+    _require(shutil.which("ffmpeg") is not None, "ffmpeg is not installed")
+    folder = tmp_path_factory.mktemp("clips")
+    made: dict[tuple[float, str, int, float], Path] = {}
+
+    def make(seconds: float = 60, size: str = "320x240", fps: int = 10, gop_s: float = 1.0) -> Path:
+        key = (seconds, size, fps, gop_s)
+        if key not in made:
+            path = folder / f"testsrc_{seconds:g}s_{size}_{fps}fps.mp4"
+            subprocess.run(
+                ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"]
+                + ["-i", f"testsrc2=size={size}:rate={fps}", "-t", str(seconds)]
+                + ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(max(1, int(fps * gop_s)))]
+                + [str(path)],
+                check=True,
+                timeout=120,
+            )
+            made[key] = path
+        return made[key]
+
+    return make
+
+
+# --- RTSP server -----------------------------------------------------------------------------
+
+
+@dataclass
+class RtspServer:
+    """gst-rtsp-server in its own process, which the tests kill, freeze and restart like a camera."""
+
+    clip: Path
+    port: int
+    user: str | None = None
+    password: str | None = None
+    process: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        credentials = f"{self.user}:{self.password}@" if self.user else ""
+        return f"rtsp://{credentials}127.0.0.1:{self.port}/stream"
+
+    def start(self) -> RtspServer:
+        command = [SYSTEM_PYTHON, str(RTSP_SERVER), "--file", str(self.clip), "--port", str(self.port)]
+        if self.user:
+            command += ["--user", self.user, "--password", self.password or ""]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # the server prints READY once it listens
+        if not line.startswith("READY"):
+            self.process.kill()
+            err = self.process.stderr.read() if self.process.stderr else ""
+            raise RuntimeError(f"RTSP server did not start: {line!r} {err}")
+        return self
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait(10)
+
+    def freeze(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture
+def rtsp_server(make_clip: Callable[..., Path]) -> Iterator[Callable[..., RtspServer]]:
+    """Factory: ``rtsp_server(clip=…, user=…, password=…)`` starts a server on a free loopback port."""
+    _require(Path(SYSTEM_PYTHON).exists(), "Debian's /usr/bin/python3 is missing")
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0')"], capture_output=True, check=False
+    )
+    _require(probe.returncode == 0, "gst-rtsp-server (gir1.2-gst-rtsp-server-1.0, python3-gi) is not installed")
+    servers: list[RtspServer] = []
+
+    def start(clip: Path | None = None, user: str | None = None, password: str | None = None) -> RtspServer:
+        server = RtspServer(clip or make_clip(), free_port(), user, password).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()
+
+
+# --- HTTP MJPEG server -----------------------------------------------------------------------
+
+
+def mjpeg_frame(index: int, width: int = 320, height: int = 240) -> bytes:
+    image = np.full((height, width, 3), 90, np.uint8)
+    x = (index * 8) % (width - 40)
+    cv2.rectangle(image, (x, 100), (x + 40, 140), (0, 200, 255), -1)
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    return bytes(data.tobytes())
+
+
+class _MjpegHandler(BaseHTTPRequestHandler):
+    fps = 10
+    max_seconds = 120.0  # a bounded stream: the server never runs on by itself
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        started = time.monotonic()
+        index = 0
+        with contextlib.suppress(OSError):
+            while time.monotonic() - started < self.max_seconds and not getattr(self.server, "closing", False):
+                jpeg = mjpeg_frame(index)
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
+                self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                self.wfile.flush()
+                index += 1
+                time.sleep(1 / self.fps)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def mjpeg_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _MjpegHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
+    server.closing = True  # type: ignore[attr-defined]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A socket that accepts connections and never says a word: the worst kind of dead camera."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"rtsp://127.0.0.1:{listener.getsockname()[1]}/stream"
+    stop.set()
+    thread.join(2)
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+# --- the daemon ------------------------------------------------------------------------------
+
+
+@dataclass
+class Daemon:
+    """``vcam_runner.py`` as a subprocess, its JSON log lines collected with the time they arrived."""
+
+    env: dict[str, str]
+    args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[str] | None = None
+    lines: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+
+    def start(self) -> Daemon:
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO / "vcam_runner.py"), *self.args],
+            env=self.env,
+            cwd=self.env.get("VCAM_TEST_CWD", str(REPO)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._collect, daemon=True).start()
+        return self
+
+    def _collect(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.raw.append(line)
+            with contextlib.suppress(json.JSONDecodeError):
+                self.lines.append((time.monotonic(), json.loads(line)))
+
+    def events(self, name: str, since: float = 0.0) -> list[tuple[float, dict[str, Any]]]:
+        return [(t, e) for t, e in list(self.lines) if e.get("event") == name and t >= since]
+
+    def wait_for(self, name: str, timeout: float, since: float = 0.0, count: int = 1) -> tuple[float, dict[str, Any]]:
+        found = wait_until(lambda: len(self.events(name, since)) >= count, timeout)
+        if not found:
+            tail = "".join(self.raw[-30:])
+            raise AssertionError(f"no {name!r} (x{count}) within {timeout} s; log tail:\n{tail}")
+        return self.events(name, since)[count - 1]
+
+    def terminate(self, timeout: float = 15.0) -> tuple[int, float]:
+        """SIGTERM; returns (exit code, seconds it took)."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout)
+        return code, time.monotonic() - started
+
+    def output(self) -> str:
+        return "".join(self.raw)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """Factory: ``daemon(RTSP_URL=…, STALL_TIMEOUT=…)`` runs the real daemon with JSON logs in a temp VIDEO_DIR."""
+    started: list[Daemon] = []
+
+    def start(*args: str, **settings: str) -> Daemon:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONUNBUFFERED": "1",
+            "VIDEO_DIR": str(tmp_path / "video"),
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "debug",
+            "VCAM_TEST_CWD": str(tmp_path),
+        }
+        env.update(settings)
+        proc = Daemon(env, list(args)).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.process and proc.process.poll() is None:
+            proc.process.kill()
+            proc.process.wait(10)

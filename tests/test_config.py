@@ -1,0 +1,111 @@
+from pathlib import Path
+
+import pytest
+
+from vcam import config
+
+
+def parse(**env: str) -> config.Config:
+    return config.parse({"RTSP_URL": "rtsp://cam/stream", **env})
+
+
+def problems(**env: str) -> list[str]:
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(env)
+    return err.value.problems
+
+
+def test_defaults() -> None:
+    cfg = parse()
+    assert cfg.camera.name == "camera"
+    assert cfg.camera.transport == "tcp"
+    assert cfg.camera.reconnect_delay == 5
+    assert cfg.camera.reconnect_max_delay == 60
+    assert cfg.camera.stall_timeout == 10
+    assert cfg.camera.snapshot_interval == 60
+    assert cfg.video_dir == Path("video")
+    assert cfg.temp_dir == Path("video/.tmp")
+    assert (cfg.log_level, cfg.log_format) == ("info", "auto")
+
+
+def test_values_are_read_and_normalised() -> None:
+    cfg = parse(
+        CAMERA_NAME="front_door",
+        VIDEO_DIR="/srv/video",
+        TEMP_DIR="/srv/tmp",
+        SNAPSHOT_INTERVAL="0",
+        RTSP_TRANSPORT="UDP",
+        RECONNECT_DELAY="0.5",
+        RECONNECT_MAX_DELAY="30",
+        STALL_TIMEOUT=" 4 ",
+        LOG_LEVEL="DEBUG",
+        LOG_FORMAT="json",
+    )
+    assert cfg.camera.name == "front_door"
+    assert cfg.video_dir == Path("/srv/video")
+    assert cfg.temp_dir == Path("/srv/tmp")
+    assert cfg.camera.snapshot_interval == 0
+    assert cfg.camera.transport == "udp"
+    assert cfg.camera.reconnect_delay == 0.5
+    assert cfg.camera.stall_timeout == 4
+    assert (cfg.log_level, cfg.log_format) == ("debug", "json")
+
+
+def test_empty_values_fall_back_to_defaults() -> None:
+    assert parse(STALL_TIMEOUT="", CAMERA_NAME="  ").camera.stall_timeout == 10
+
+
+@pytest.mark.parametrize(
+    "url", ["rtsp://u:p@10.0.0.2:554/s", "rtsps://cam/s", "http://cam/video.mjpg", "https://cam/x", "demo", "clip.mp4"]
+)
+def test_accepted_camera_urls(url: str) -> None:
+    assert parse(RTSP_URL=url).camera.url == url
+
+
+def test_missing_url_is_named() -> None:
+    (problem,) = problems()
+    assert problem.startswith("RTSP_URL is not set")
+
+
+def test_every_problem_is_reported_at_once_with_the_value() -> None:
+    found = problems(
+        RTSP_URL="ftp://cam/x",
+        STALL_TIMEOUT="soon",
+        RECONNECT_DELAY="-1",
+        SNAPSHOT_INTERVAL="nan",
+        RTSP_TRANSPORT="quic",
+        LOG_LEVEL="loud",
+        LOG_FORMAT="xml",
+        CAMERA_NAME="../etc",
+    )
+    assert found == [
+        "RTSP_URL='ftp://cam/x': expected rtsp://, rtsps://, http://, https://, a video file path, or 'demo'",
+        "CAMERA_NAME='../etc': expected letters, digits, '-' or '_' (up to 64; used in file names)",
+        "RECONNECT_DELAY='-1': expected a number of seconds > 0",
+        "RTSP_TRANSPORT='quic': expected one of tcp|udp",
+        "STALL_TIMEOUT='soon': expected a number of seconds > 0",
+        "SNAPSHOT_INTERVAL='nan': expected a number of seconds >= 0",
+        "LOG_LEVEL='loud': expected one of debug|info|warning|error",
+        "LOG_FORMAT='xml': expected one of auto|console|json|journal",
+    ]
+
+
+def test_zero_is_refused_where_it_makes_no_sense() -> None:
+    assert problems(RTSP_URL="demo", STALL_TIMEOUT="0") == ["STALL_TIMEOUT='0': expected a number of seconds > 0"]
+
+
+def test_backoff_cap_below_delay() -> None:
+    found = problems(RTSP_URL="demo", RECONNECT_DELAY="10", RECONNECT_MAX_DELAY="5")
+    assert found == ["RECONNECT_MAX_DELAY='5': expected at least RECONNECT_DELAY (10)"]
+
+
+def test_url_without_host() -> None:
+    assert problems(RTSP_URL="rtsp:///stream") == ["RTSP_URL='rtsp:///stream': expected a URL with a host, like rtsp://host:554/path"]
+
+
+def test_password_never_in_errors_or_description() -> None:
+    found = problems(RTSP_URL="ftp://admin:hunter2@cam/x")
+    assert "hunter2" not in " ".join(found)
+    assert "ftp://admin:***@cam/x" in found[0]
+    described = dict(parse(RTSP_URL="rtsp://admin:hunter2@cam/x").describe())
+    assert described["RTSP_URL"] == "rtsp://admin:***@cam/x"

@@ -1,0 +1,272 @@
+"""The pipeline and supervisor driven by fake connections: real threads, no camera."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import wait_until
+
+from vcam import config
+from vcam.frames import Frame, StreamInfo
+from vcam.pipeline import LatestFrame, Pipeline
+from vcam.source import REFUSED, STALLED, UNAUTHORIZED, SourceError
+from vcam.supervisor import Supervisor
+
+
+class RecordingLog:
+    """Keeps (level, event, fields) of every call; bind() shares the record."""
+
+    def __init__(self, records: list[tuple[str, str, dict[str, Any]]] | None = None, **context: Any) -> None:
+        self.records = [] if records is None else records
+        self.context = context
+
+    def bind(self, **context: Any) -> RecordingLog:
+        return RecordingLog(self.records, **{**self.context, **context})
+
+    def _add(self, level: str, event: str, **fields: Any) -> None:
+        self.records.append((level, event, {**self.context, **fields}))
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._add("debug", event, **fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._add("info", event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._add("warning", event, **fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._add("error", event, **fields)
+
+    def exception(self, event: str, **fields: Any) -> None:
+        self._add("exception", event, **fields)
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [fields for _, name, fields in list(self.records) if name == event]
+
+
+def image(value: int = 80) -> np.ndarray:
+    return np.full((24, 32, 3), value, np.uint8)
+
+
+class FakeConnection:
+    def __init__(self, count: int | None, end: SourceError | None = None, interval: float = 0.0) -> None:
+        self.info = StreamInfo("fake", 32, 24, 10.0)
+        self.lagging = False
+        self.count = count
+        self.end = end
+        self.interval = interval
+        self.closed = False
+
+    def frames(self) -> Iterator[Frame]:
+        index = 0
+        while self.count is None or index < self.count:
+            if self.interval:
+                time.sleep(self.interval)
+            yield Frame(index / 10, time.time(), 32, 24, image=image())
+            index += 1
+        if self.end:
+            raise self.end
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def camera(**env: str) -> config.CameraConfig:
+    settings = {"RTSP_URL": "rtsp://127.0.0.1:9/x", "RECONNECT_DELAY": "0.01", "RECONNECT_MAX_DELAY": "0.02"}
+    return config.parse({**settings, **env}).camera
+
+
+def scripted(*steps: Callable[[], FakeConnection]) -> tuple[Callable[[config.CameraConfig], FakeConnection], list[int]]:
+    """A connector that plays ``steps`` in order, repeating the last one."""
+    calls = [0]
+
+    def connector(_: config.CameraConfig) -> FakeConnection:
+        step = steps[min(calls[0], len(steps) - 1)]
+        calls[0] += 1
+        return step()
+
+    return connector, calls
+
+
+def fail(reason: str) -> Callable[[], FakeConnection]:
+    def step() -> FakeConnection:
+        raise SourceError(reason, f"{reason} happened")
+
+    return step
+
+
+@pytest.fixture
+def run_pipeline(tmp_path: Path) -> Iterator[Callable[..., tuple[Pipeline, RecordingLog]]]:
+    pipelines: list[Pipeline] = []
+
+    def start(cam: config.CameraConfig, connector: Any, video_dir: Path | None = None) -> tuple[Pipeline, RecordingLog]:
+        log = RecordingLog()
+        pipeline = Pipeline(cam, video_dir or tmp_path / "video", log, connector=connector)
+        pipelines.append(pipeline)
+        pipeline.start()
+        return pipeline, log
+
+    yield start
+    for pipeline in pipelines:
+        pipeline.request_stop()
+        assert pipeline.join(time.monotonic() + 5)
+
+
+def test_repeated_failures_are_summarised_not_logged_each_time(run_pipeline: Any) -> None:
+    connector, calls = scripted(fail(REFUSED))
+    pipeline, log = run_pipeline(camera(), connector)
+    assert wait_until(lambda: calls[0] >= 40, 10)
+    pipeline.request_stop()
+    pipeline.join(time.monotonic() + 2)
+    logged = [fields["failures"] for fields in log.named("camera_unavailable")]
+    assert logged[:6] == [1, 2, 4, 8, 16, 32]
+    assert all(fields["reason"] == REFUSED and "retry_in" in fields for fields in log.named("camera_unavailable"))
+    assert len(logged) <= 7 < calls[0]
+
+
+def test_a_new_reason_is_logged_at_once(run_pipeline: Any) -> None:
+    connector, calls = scripted(fail(REFUSED), fail(REFUSED), fail(REFUSED), fail(UNAUTHORIZED))
+    _, log = run_pipeline(camera(), connector)
+    assert wait_until(lambda: calls[0] >= 6, 5)
+    reasons = [(f["reason"], f["failures"]) for f in log.named("camera_unavailable")]
+    assert reasons[:3] == [(REFUSED, 1), (REFUSED, 2), (UNAUTHORIZED, 4)]  # 3: same reason, not a power of two
+
+
+def test_lost_stream_is_logged_once_and_reconnected(run_pipeline: Any) -> None:
+    first = FakeConnection(5, SourceError(STALLED, "no data for 5.0 s"))
+    connector, _ = scripted(lambda: first, fail(REFUSED), lambda: FakeConnection(None, interval=0.01))
+    pipeline, log = run_pipeline(camera(), connector)
+    assert wait_until(lambda: len(log.named("camera_connected")) == 2, 5)
+    assert first.closed
+    (lost,) = log.named("camera_lost")
+    assert lost["reason"] == STALLED and lost["camera"] == "camera"
+    again = log.named("camera_connected")[1]
+    assert again["failures"] == 2 and again["downtime_s"] >= 0
+    health = pipeline.health()
+    assert health.connected and health.reconnects == 1 and health.frames > 5
+
+
+def test_worker_gets_the_newest_frame_never_a_backlog(run_pipeline: Any) -> None:
+    handled: list[float] = []
+    behind: list[float] = []
+    produced: list[float] = []
+
+    class Slow(Pipeline):
+        def _handle(self, frame: Frame) -> None:
+            handled.append(frame.time)
+            behind.append(produced[-1] - frame.time)  # how far the newest frame is ahead of this one
+            time.sleep(0.05)  # a worker 10x slower than the camera
+
+    class Counting(FakeConnection):
+        def frames(self) -> Iterator[Frame]:
+            for frame in super().frames():
+                produced.append(frame.time)
+                yield frame
+
+    log = RecordingLog()
+    pipeline = Slow(camera(), Path("unused"), log, connector=lambda _: Counting(None, interval=0.005))
+    pipeline.start()
+    try:
+        assert wait_until(lambda: len(handled) >= 20, 10)
+        assert max(behind) <= 0.2  # never more than two frames (0.1 s each) behind the camera
+        assert handled[-1] > 10 * len(handled) * 0.1 / 2  # it skipped ahead instead of working through all
+        assert pipeline.health().dropped > len(handled)
+    finally:
+        pipeline.request_stop()
+        pipeline.join(time.monotonic() + 2)
+
+
+def test_latest_frame_keeps_only_the_newest() -> None:
+    slot = LatestFrame()
+    for index in range(5):
+        slot.put(Frame(index, 0, 1, 1, image=image()))
+    taken = slot.take(0.1)
+    assert taken is not None and taken.time == 4
+    assert slot.dropped == 4
+    assert slot.take(0.01) is None
+
+
+def test_snapshots_are_written(run_pipeline: Any, tmp_path: Path) -> None:
+    connector, _ = scripted(lambda: FakeConnection(None, interval=0.02))
+    run_pipeline(camera(SNAPSHOT_INTERVAL="0.2", CAMERA_NAME="yard"), connector)
+    folder = tmp_path / "video" / "yard" / "snapshots"
+    assert wait_until(lambda: len(list(folder.rglob("*.jpg"))) >= 3, 5)
+    assert not list(folder.rglob(".*"))  # no partial files left behind
+
+
+def test_unwritable_snapshot_dir_is_logged_once_and_survived(run_pipeline: Any, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    connector, _ = scripted(lambda: FakeConnection(None, interval=0.01))
+    pipeline, log = run_pipeline(camera(SNAPSHOT_INTERVAL="0.05"), connector, video_dir=blocker)
+    assert wait_until(lambda: pipeline.health().frames > 100, 5)
+    (failure,) = log.named("snapshot_failed")
+    assert "Not a directory" in failure["error"]
+    assert pipeline.alive()
+
+
+def test_stop_interrupts_a_long_backoff(run_pipeline: Any) -> None:
+    connector, calls = scripted(fail(UNAUTHORIZED))
+    pipeline, _ = run_pipeline(camera(RECONNECT_DELAY="600", RECONNECT_MAX_DELAY="600"), connector)
+    assert wait_until(lambda: calls[0] == 1, 2)
+    started = time.monotonic()
+    pipeline.request_stop()
+    assert pipeline.join(time.monotonic() + 2)
+    assert time.monotonic() - started < 1
+
+
+def test_supervisor_restarts_a_pipeline_whose_thread_died(tmp_path: Path) -> None:
+    def broken(_: config.CameraConfig) -> FakeConnection:
+        raise RuntimeError("a bug outside the per-frame guard")
+
+    made: list[Pipeline] = []
+    log = RecordingLog()
+
+    def factory() -> Pipeline:
+        pipeline = Pipeline(camera(), tmp_path, log, connector=broken)
+        made.append(pipeline)
+        return pipeline
+
+    supervisor = Supervisor([factory], log)
+    supervisor.start()
+    assert wait_until(lambda: made[0].dead_threads(), 2)
+    supervisor.tick()
+    assert len(made) == 2 and supervisor.restarts == 1
+    (restart,) = log.named("pipeline_restart")
+    assert "thread died" in restart["problem"]
+    assert supervisor.stop(2) or made[1].dead_threads()
+
+
+def test_supervisor_restarts_a_wedged_pipeline(tmp_path: Path) -> None:
+    now = [1000.0]
+    release = threading.Event()
+
+    def hangs(_: config.CameraConfig) -> FakeConnection:
+        release.wait(10)  # a connect that never returns
+        raise SourceError(REFUSED, "gave up")
+
+    made: list[Pipeline] = []
+    log = RecordingLog()
+
+    def factory() -> Pipeline:
+        pipeline = Pipeline(camera(STALL_TIMEOUT="5"), tmp_path, log, connector=hangs, clock=lambda: now[0])
+        made.append(pipeline)
+        return pipeline
+
+    supervisor = Supervisor([factory], log)
+    supervisor.start()
+    supervisor.tick()
+    assert supervisor.restarts == 0
+    now[0] += 16  # past 2 * STALL_TIMEOUT + 5 with no beat from the reader
+    supervisor.tick()
+    assert supervisor.restarts == 1
+    assert "reader made no progress" in log.named("pipeline_restart")[0]["problem"]
+    release.set()
+    assert supervisor.stop(3)
