@@ -71,10 +71,12 @@ def make_clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
         if key not in made:
             path = folder / f"testsrc_{seconds:g}s_{size}_{fps}fps.mp4"
             subprocess.run(
-                ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"]
-                + ["-i", f"testsrc2=size={size}:rate={fps}", "-t", str(seconds)]
-                + ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(max(1, int(fps * gop_s)))]
-                + [str(path)],
+                [
+                    *("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"),
+                    *("-i", f"testsrc2=size={size}:rate={fps}", "-t", str(seconds)),
+                    *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"),
+                    *("-g", str(max(1, int(fps * gop_s))), str(path)),
+                ],
                 check=True,
                 timeout=120,
             )
@@ -95,7 +97,7 @@ class RtspServer:
     port: int
     user: str | None = None
     password: str | None = None
-    process: subprocess.Popen[str] | None = None
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -106,13 +108,13 @@ class RtspServer:
         command = [SYSTEM_PYTHON, str(RTSP_SERVER), "--file", str(self.clip), "--port", str(self.port)]
         if self.user:
             command += ["--user", self.user, "--password", self.password or ""]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()  # the server prints READY once it listens
-        if not line.startswith("READY"):
-            self.process.kill()
-            err = self.process.stderr.read() if self.process.stderr else ""
-            raise RuntimeError(f"RTSP server did not start: {line!r} {err}")
+        log = self.clip.with_name(f"rtsp-server-{self.port}.log")
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        ready = wait_until(lambda: "READY" in log.read_text() or self.process.poll() is not None, 15)  # type: ignore[union-attr]
+        if not ready or "READY" not in log.read_text():
+            self.kill()
+            raise RuntimeError(f"RTSP server did not start: {log.read_text()}")
         return self
 
     def kill(self) -> None:
@@ -297,6 +299,10 @@ def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
 
     yield start
     for proc in started:
-        if proc.process and proc.process.poll() is None:
+        if proc.process is None:
+            continue
+        if proc.process.poll() is None:
             proc.process.kill()
-            proc.process.wait(10)
+        proc.process.wait(10)
+        if proc.process.stdout:
+            proc.process.stdout.close()

@@ -100,7 +100,9 @@ def test_backoff_cap_below_delay() -> None:
 
 
 def test_url_without_host() -> None:
-    assert problems(RTSP_URL="rtsp:///stream") == ["RTSP_URL='rtsp:///stream': expected a URL with a host, like rtsp://host:554/path"]
+    assert problems(RTSP_URL="rtsp:///stream") == [
+        "RTSP_URL='rtsp:///stream': expected a URL with a host, like rtsp://host:554/path"
+    ]
 
 
 def test_password_never_in_errors_or_description() -> None:

@@ -1,3 +1,5 @@
+import itertools
+
 from vcam.source import CAUGHT_UP_S, DRIFT_RESET_S, MAX_LAG_S, LagTracker
 
 
@@ -40,7 +42,7 @@ def test_a_timestamp_jump_starts_afresh() -> None:
 
 def _stretches(times: list[float]) -> list[float]:
     stretches, start = [], times[0]
-    for a, b in zip(times, times[1:], strict=False):
+    for a, b in itertools.pairwise(times):
         if b - a > 0.5:
             stretches.append(a - start)
             start = b

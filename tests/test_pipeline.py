@@ -236,7 +236,7 @@ def test_supervisor_restarts_a_pipeline_whose_thread_died(tmp_path: Path) -> Non
 
     supervisor = Supervisor([factory], log)
     supervisor.start()
-    assert wait_until(lambda: made[0].dead_threads(), 2)
+    assert wait_until(made[0].dead_threads, 2)
     supervisor.tick()
     assert len(made) == 2 and supervisor.restarts == 1
     (restart,) = log.named("pipeline_restart")

@@ -40,13 +40,14 @@ def test_save_jpeg_is_whole_and_leaves_no_partial_file(tmp_path: Path) -> None:
     snapshots.save_jpeg(path, image)
     assert os.listdir(path.parent) == ["b.jpg"]
     decoded = cv2.imread(str(path))
+    assert decoded is not None
     assert decoded.shape == (48, 64, 3)
 
 
 def test_atomic_write_failure_leaves_nothing(tmp_path: Path) -> None:
     target = tmp_path / "x.jpg"
     target.mkdir()  # renaming a file over a directory fails
-    with pytest.raises(OSError):
+    with pytest.raises(IsADirectoryError):
         storage.atomic_write(target, b"data")
     assert sorted(os.listdir(tmp_path)) == ["x.jpg"]
 
@@ -56,5 +57,5 @@ def test_check_writable(tmp_path: Path) -> None:
     assert (tmp_path / "new" / "dir").is_dir()
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(OSError):
+    with pytest.raises(NotADirectoryError):
         storage.check_writable(blocker / "sub")

@@ -22,6 +22,7 @@ from vcam.source import TCP_LEVEL, SourceError, connect, tcp_reachable
 
 PROBE_INTERVAL_S = 0.5  # while a camera's port is closed, how often to check whether it is back
 WORKER_WAIT_S = 0.5
+READER_GRACE_S = 1.0
 
 
 class LatestFrame:
@@ -81,6 +82,8 @@ class Pipeline:
         self.latest = LatestFrame()
         self.snapshots = snapshots.SnapshotSchedule(camera.snapshot_interval)
         self._threads: list[threading.Thread] = []
+        self._reader: threading.Thread | None = None
+        self._worker: threading.Thread | None = None
         self._connected = False
         self._frames = 0
         self._reconnects = 0
@@ -94,12 +97,14 @@ class Pipeline:
 
     def start(self) -> None:
         self._reader_beat = self._worker_beat = self.clock()
-        for name, target in (("reader", self._read_loop), ("worker", self._work_loop)):
-            thread = threading.Thread(
-                target=self._guarded, args=(target,), name=f"{self.camera.name}-{name}", daemon=True
-            )
-            self._threads.append(thread)
-            thread.start()
+        self._reader = self._thread("reader", self._read_loop)
+        self._worker = self._thread("worker", self._work_loop)
+
+    def _thread(self, role: str, target: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=self._guarded, args=(target,), name=f"{self.camera.name}-{role}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return thread
 
     def _guarded(self, target: Callable[[], None]) -> None:
         """A thread that dies says why in the log; the supervisor then replaces the pipeline."""
@@ -114,9 +119,15 @@ class Pipeline:
         self.stopping.set()
 
     def join(self, deadline: float) -> bool:
-        """Wait for both threads until ``deadline`` (monotonic); True if they ended."""
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        """Wait for the threads until ``deadline`` (monotonic); True if they ended.
+
+        The reader holds nothing worth saving, only a socket the OS closes on exit, so it gets
+        a short grace: a reader stuck in a read on a frozen camera must not hold up shutdown.
+        """
+        if self._worker is not None:
+            self._worker.join(max(0.0, deadline - time.monotonic()))
+        if self._reader is not None:
+            self._reader.join(max(0.0, min(deadline, time.monotonic() + READER_GRACE_S) - time.monotonic()))
         return not self.alive()
 
     def alive(self) -> bool:

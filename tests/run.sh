@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on Debian / Raspberry Pi OS (apt packages, a venv with the
+# pinned requirements), checks lint and types, then runs the whole test suite.
+# Extra arguments go to pytest: `bash tests/run.sh -m "not slow"` is the quick run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+    ffmpeg python3-venv
+    gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+    gstreamer1.0-libav
+)
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "Installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+
+# Every real part was installed above, so a missing one fails instead of skipping.
+VCAM_REQUIRE_E2E=1 exec .venv/bin/python -m pytest "$@"

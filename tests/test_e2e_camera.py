@@ -1,0 +1,196 @@
+"""The real daemon against real cameras on loopback: gst-rtsp-server, HTTP MJPEG, a silent socket."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import pytest
+from conftest import REPO, Daemon, RtspServer, free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def snapshots(video_dir: Path) -> list[Path]:
+    return sorted(video_dir.rglob("snapshots/*/*.jpg"))
+
+
+def test_frames_flow_snapshots_appear_and_sigterm_exits_fast(
+    rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    server = rtsp_server()
+    proc = daemon(RTSP_URL=server.url, SNAPSHOT_INTERVAL="1", CAMERA_NAME="porch")
+    _, connected = proc.wait_for("camera_connected", 15)
+    assert (connected["codec"], connected["width"], connected["height"]) == ("h264", 320, 240)
+    video = tmp_path / "video"
+    assert wait_until(lambda: len(snapshots(video)) >= 3, 10), proc.output()
+    for path in snapshots(video):
+        assert path.parent.parent.name == "snapshots" and path.parts[-4] == "porch"
+        picture = cv2.imread(str(path))
+        assert picture is not None
+        assert picture.shape == (240, 320, 3)
+    code, took = proc.terminate()
+    assert code == 0
+    assert took < 10
+    assert "Traceback" not in proc.output()
+
+
+def test_reconnects_after_the_camera_restarts(
+    rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    server = rtsp_server()
+    proc = daemon(RTSP_URL=server.url, RECONNECT_DELAY="1", SNAPSHOT_INTERVAL="1")
+    proc.wait_for("camera_connected", 15)
+    server.kill()
+    killed = time.monotonic()
+    _, lost = proc.wait_for("camera_lost", 10, since=killed)
+    assert lost["reason"] in ("ended", "stalled", "unreachable")
+    time.sleep(4)  # the camera stays down a while: retries see a closed port
+    proc.wait_for("camera_unavailable", 1, since=killed)
+    server.start()  # same port, like a camera that rebooted
+    returned = time.monotonic()
+    at, connected = proc.wait_for("camera_connected", 10, since=returned)
+    reconnect_s = at - returned
+    print(f"reconnect after return: {reconnect_s:.2f} s (log: first_frame_s={connected['first_frame_s']})")
+    assert reconnect_s <= 1 + 2  # RECONNECT_DELAY + 2 s
+    assert connected["failures"] >= 1
+    count = len(snapshots(tmp_path / "video"))
+    assert wait_until(lambda: len(snapshots(tmp_path / "video")) >= count + 2, 5)
+    assert proc.terminate()[0] == 0
+
+
+def test_frozen_camera_is_detected_as_a_stall_and_recovered(
+    rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon]
+) -> None:
+    server = rtsp_server()
+    proc = daemon(RTSP_URL=server.url, STALL_TIMEOUT="4", RECONNECT_DELAY="1")
+    proc.wait_for("camera_connected", 15)
+    server.freeze()  # SIGSTOP: the TCP connection stays open, no data flows
+    frozen = time.monotonic()
+    at, lost = proc.wait_for("camera_lost", 4 + 2 + 1, since=frozen)
+    detect_s = at - frozen
+    print(f"stall detected after {detect_s:.2f} s (STALL_TIMEOUT=4)")
+    assert lost["reason"] == "stalled"
+    assert detect_s <= 4 + 2
+    time.sleep(2)
+    server.thaw()
+    thawed = time.monotonic()
+    at, _ = proc.wait_for("camera_connected", 4 + 1 + 5, since=frozen)
+    print(f"frames again {at - thawed:.2f} s after SIGCONT")
+    assert proc.terminate()[0] == 0
+
+
+def test_sigterm_while_the_camera_is_frozen_still_exits_in_time(
+    rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon]
+) -> None:
+    server = rtsp_server()
+    proc = daemon(RTSP_URL=server.url, STALL_TIMEOUT="20")
+    proc.wait_for("camera_connected", 15)
+    server.freeze()
+    time.sleep(1)  # the reader is now blocked in a read
+    code, took = proc.terminate()
+    print(f"stopped in {took:.2f} s with the reader blocked")
+    assert code == 0
+    assert took < 10
+
+
+def test_closed_port_is_retried_quietly_and_forever(daemon: Callable[..., Daemon]) -> None:
+    url = f"rtsp://127.0.0.1:{free_port()}/stream"
+    proc = daemon(RTSP_URL=url, RECONNECT_DELAY="0.2", RECONNECT_MAX_DELAY="0.4")
+    time.sleep(6)  # about 20 attempts
+    failures = proc.events("camera_unavailable")
+    assert failures, proc.output()
+    assert failures[0][1]["reason"] == "refused"
+    assert "connection refused" in failures[0][1]["error"]
+    assert [e["failures"] for _, e in failures] == [1, 2, 4, 8, 16][: len(failures)]
+    assert proc.process is not None and proc.process.poll() is None
+    code, took = proc.terminate()
+    assert code == 0 and took < 3
+
+
+def test_socket_that_never_answers_times_out_and_is_retried(silent_server: str, daemon: Callable[..., Daemon]) -> None:
+    proc = daemon(RTSP_URL=silent_server, STALL_TIMEOUT="2", RECONNECT_DELAY="0.5")
+    started = time.monotonic()
+    at, failure = proc.wait_for("camera_unavailable", 6)
+    assert failure["reason"] == "no_answer"
+    assert at - started < 2 + 3
+    proc.wait_for("camera_unavailable", 10, count=2)
+    code, took = proc.terminate()
+    assert code == 0 and took < 10
+
+
+def test_wrong_password_is_a_clear_masked_error(
+    rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon]
+) -> None:
+    server = rtsp_server(user="admin", password="s3cret-pass")
+    wrong = server.url.replace("s3cret-pass", "hunter2-wrong")
+    proc = daemon(RTSP_URL=wrong, RECONNECT_DELAY="0.5")
+    _, failure = proc.wait_for("camera_unavailable", 10)
+    assert failure["reason"] == "unauthorized"
+    assert "password" in failure["error"]
+    proc.wait_for("camera_unavailable", 5, count=2)
+    assert proc.terminate()[0] == 0
+    output = proc.output()
+    assert "hunter2-wrong" not in output and "s3cret-pass" not in output
+    assert "rtsp://admin:***@127.0.0.1" in output
+
+    right = daemon(RTSP_URL=server.url)
+    right.wait_for("camera_connected", 15)
+    assert right.terminate()[0] == 0
+    assert "s3cret-pass" not in right.output()
+
+
+def test_http_mjpeg_camera(mjpeg_server: str, daemon: Callable[..., Daemon], tmp_path: Path) -> None:
+    proc = daemon(RTSP_URL=mjpeg_server, SNAPSHOT_INTERVAL="1")
+    _, connected = proc.wait_for("camera_connected", 10)
+    assert connected["codec"] == "mjpeg"
+    assert wait_until(lambda: len(snapshots(tmp_path / "video")) >= 2, 5)
+    assert proc.terminate()[0] == 0
+
+
+def test_no_fd_or_thread_growth_over_20_reconnects(
+    make_clip: Callable[..., Path], rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon]
+) -> None:
+    server = rtsp_server(clip=make_clip(seconds=0.5))  # the stream ends every half second: a reconnect each time
+    proc = daemon(RTSP_URL=server.url, RECONNECT_DELAY="0.1", RECONNECT_MAX_DELAY="0.2", SNAPSHOT_INTERVAL="1")
+    assert proc.process is not None
+    pid = proc.process.pid
+
+    def counts() -> tuple[int, int]:
+        return len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task"))
+
+    proc.wait_for("camera_connected", 20, count=3)
+    time.sleep(0.3)
+    before = counts()
+    proc.wait_for("camera_connected", 120, count=23)
+    time.sleep(0.3)
+    after = counts()
+    print(f"fds/threads after 3 connections: {before}, after 23: {after}")
+    assert after[0] <= before[0] + 2  # a connection may be open at either moment
+    assert after[1] <= before[1] + 2
+    assert proc.terminate()[0] == 0
+
+
+def test_probe_describes_a_camera_or_says_clearly_why_not(rtsp_server: Callable[..., RtspServer]) -> None:
+    server = rtsp_server(user="admin", password="s3cret-pass")
+    ok = subprocess.run(
+        [sys.executable, "-m", "vcam", "probe", server.url], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "codec=h264" in ok.stdout and "size=320x240" in ok.stdout and "fps=10" in ok.stdout
+    assert "url=rtsp://admin:***@127.0.0.1" in ok.stdout and "s3cret-pass" not in ok.stdout
+
+    bad = subprocess.run(
+        [sys.executable, "-m", "vcam", "probe", server.url.replace("s3cret-pass", "nope")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.returncode == 1
+    assert "unauthorized" in bad.stderr and "nope" not in bad.stderr and "Traceback" not in bad.stderr
