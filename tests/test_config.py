@@ -111,3 +111,49 @@ def test_password_never_in_errors_or_description() -> None:
     assert "ftp://admin:***@cam/x" in found[0]
     described = dict(parse(RTSP_URL="rtsp://admin:hunter2@cam/x").describe())
     assert described["RTSP_URL"] == "rtsp://admin:***@cam/x"
+
+
+def test_motion_defaults_and_values() -> None:
+    motion = parse().camera.motion
+    assert (motion.algorithm, motion.threshold, motion.min_area, motion.min_frames) == ("mog2", 16, 0.5, 2)
+    assert (motion.post_seconds, motion.detect_width, motion.detect_fps) == (2, 320, 8)
+    assert motion.regions == motion.mask == ()
+    tuned = parse(
+        MOTION_ALGORITHM="KNN",
+        MOTION_MIN_AREA="1.5",
+        MOTION_MIN_FRAMES="4",
+        MOTION_REGIONS="631,532,210,127; 0,0, 100,0, 50,80",
+        MOTION_MASK="0,0,640,40",
+        DETECT_WIDTH="480",
+        DETECT_FPS="5",
+    ).camera.motion
+    assert tuned.algorithm == "knn"
+    assert tuned.regions == (((631, 532), (841, 532), (841, 659), (631, 659)), ((0, 0), (100, 0), (50, 80)))
+    assert tuned.mask == (((0, 0), (640, 0), (640, 40), (0, 40)),)
+    assert (tuned.min_area, tuned.min_frames, tuned.detect_width, tuned.detect_fps) == (1.5, 4, 480, 5)
+
+
+def test_motion_problems_are_named() -> None:
+    found = problems(
+        RTSP_URL="demo",
+        MOTION_MIN_AREA="0",
+        MOTION_MIN_FRAMES="1.5",
+        MOTION_REGIONS="1,2,3",
+        MOTION_MASK="0,0,-5,5",
+        DETECT_WIDTH="10",
+    )
+    assert found == [
+        "MOTION_MIN_AREA='0': expected a number above 0 and at most 100",
+        "MOTION_MIN_FRAMES='1.5': expected a whole number from 1 to 1000",
+        "MOTION_REGIONS='1,2,3': expected rectangles 'x,y,w,h' or polygons 'x1,y1,x2,y2,x3,y3,…' in pixels, "
+        "separated by ';'",
+        "MOTION_MASK='0,0,-5,5': expected rectangles 'x,y,w,h' or polygons 'x1,y1,x2,y2,x3,y3,…' in pixels, "
+        "separated by ';'",
+        "DETECT_WIDTH='10': expected a whole number from 64 to 3840",
+    ]
+
+
+def test_shapes_round_trip_for_check() -> None:
+    cfg = parse(MOTION_REGIONS="1,2,3,4")
+    assert dict(cfg.describe())["MOTION_REGIONS"] == "1,2,4,2,4,6,1,6"
+    assert config.parse_shapes(config.format_shapes(cfg.camera.motion.regions)) == cfg.camera.motion.regions

@@ -8,8 +8,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
+import synthetic
 from conftest import wait_until
 
 from vcam import config
@@ -270,3 +272,27 @@ def test_supervisor_restarts_a_wedged_pipeline(tmp_path: Path) -> None:
     assert "reader made no progress" in log.named("pipeline_restart")[0]["problem"]
     release.set()
     assert supervisor.stop(3)
+
+
+def test_motion_event_is_logged_with_an_outlined_event_snapshot(run_pipeline: Any, tmp_path: Path) -> None:
+    class Scene(FakeConnection):
+        def frames(self) -> Iterator[Frame]:
+            for frame in synthetic.frames(seconds=8, object_at=synthetic.crossing(start=1, duration=3)):
+                time.sleep(0.02)  # a little faster than real time, but the worker keeps up
+                yield frame
+            time.sleep(60)  # then a still camera that sends nothing
+
+    connector, _ = scripted(lambda: Scene(None))
+    _, log = run_pipeline(camera(SNAPSHOT_INTERVAL="0", CAMERA_NAME="yard"), connector)
+    assert wait_until(lambda: log.named("motion_started"), 10)
+    (started,) = log.named("motion_started")
+    assert started["area"] >= 0.5 and started["boxes"] >= 1
+    snapshot = Path(started["snapshot"])
+    assert snapshot.parent.parent == tmp_path / "video" / "yard" / "events"
+    picture = cv2.imread(str(snapshot))
+    assert picture is not None
+    b, g, r = (picture[:, :, i].astype(int) for i in range(3))
+    green = (g > 150) & (g - np.maximum(b, r) > 60)
+    assert green.sum() > 40  # the outline was drawn
+    assert wait_until(lambda: log.named("motion_ended"), 10)
+    assert log.named("motion_ended")[0]["duration_s"] >= 2

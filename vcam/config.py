@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from vcam import camera_url
+from vcam.motion import ALGORITHMS, MotionSettings, Polygon, rectangle
 
 T = TypeVar("T")
 
@@ -33,6 +34,7 @@ class CameraConfig:
     reconnect_max_delay: float
     stall_timeout: float
     snapshot_interval: float
+    motion: MotionSettings
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,15 @@ class Config:
             ("RECONNECT_DELAY", _num(cam.reconnect_delay)),
             ("RECONNECT_MAX_DELAY", _num(cam.reconnect_max_delay)),
             ("STALL_TIMEOUT", _num(cam.stall_timeout)),
+            ("MOTION_ALGORITHM", cam.motion.algorithm),
+            ("MOTION_THRESHOLD", _num(cam.motion.threshold)),
+            ("MOTION_MIN_AREA", _num(cam.motion.min_area)),
+            ("MOTION_MIN_FRAMES", str(cam.motion.min_frames)),
+            ("MOTION_POST_SECONDS", _num(cam.motion.post_seconds)),
+            ("MOTION_REGIONS", format_shapes(cam.motion.regions)),
+            ("MOTION_MASK", format_shapes(cam.motion.mask)),
+            ("DETECT_WIDTH", str(cam.motion.detect_width)),
+            ("DETECT_FPS", _num(cam.motion.detect_fps)),
             ("LOG_LEVEL", self.log_level),
             ("LOG_FORMAT", self.log_format),
         ]
@@ -71,6 +82,15 @@ DEFAULTS: dict[str, str] = {
     "RECONNECT_DELAY": "5",
     "RECONNECT_MAX_DELAY": "60",
     "STALL_TIMEOUT": "10",
+    "MOTION_ALGORITHM": "mog2",
+    "MOTION_THRESHOLD": "16",
+    "MOTION_MIN_AREA": "0.5",
+    "MOTION_MIN_FRAMES": "2",
+    "MOTION_POST_SECONDS": "2",
+    "MOTION_REGIONS": "",
+    "MOTION_MASK": "",
+    "DETECT_WIDTH": "320",
+    "DETECT_FPS": "8",
     "LOG_LEVEL": "info",
     "LOG_FORMAT": "auto",
 }
@@ -122,6 +142,27 @@ class _Reader:
         expected = "a number of seconds >= 0" if allow_zero else "a number of seconds > 0"
         return self.parse(name, convert, expected, 1.0)
 
+    def number(self, name: str, low: float, high: float) -> float:
+        def convert(text: str) -> float:
+            number = float(text)
+            if not (math.isfinite(number) and low < number <= high):
+                raise ValueError(text)
+            return number
+
+        return self.parse(name, convert, f"a number above {_num(low)} and at most {_num(high)}", high)
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        def convert(text: str) -> int:
+            number = int(text)
+            if not low <= number <= high:
+                raise ValueError(text)
+            return number
+
+        return self.parse(name, convert, f"a whole number from {low} to {high}", low)
+
+    def shapes(self, name: str) -> tuple[Polygon, ...]:
+        return self.parse(name, parse_shapes, SHAPES_EXPECTED, ())
+
     def choice(self, name: str, choices: tuple[str, ...]) -> str:
         def convert(text: str) -> str:
             if text.lower() not in choices:
@@ -129,6 +170,57 @@ class _Reader:
             return text.lower()
 
         return self.parse(name, convert, "one of " + "|".join(choices), choices[0])
+
+
+SHAPES_EXPECTED = "rectangles 'x,y,w,h' or polygons 'x1,y1,x2,y2,x3,y3,…' in pixels, separated by ';'"
+
+
+def parse_shapes(text: str) -> tuple[Polygon, ...]:
+    """``x,y,w,h`` is a rectangle; six or more numbers are a polygon's corners; ``;`` separates shapes."""
+    shapes: list[Polygon] = []
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        numbers = [int(v) for v in part.replace(" ", "").split(",")]
+        if any(n < 0 for n in numbers):
+            raise ValueError(part)
+        if len(numbers) == 4:
+            x, y, w, h = numbers
+            if w <= 0 or h <= 0:
+                raise ValueError(part)
+            shapes.append(rectangle(x, y, w, h))
+        elif len(numbers) >= 6 and len(numbers) % 2 == 0:
+            shapes.append(tuple(zip(numbers[::2], numbers[1::2], strict=True)))
+        else:
+            raise ValueError(part)
+    return tuple(shapes)
+
+
+def format_shapes(shapes: tuple[Polygon, ...]) -> str:
+    return "; ".join(",".join(f"{x},{y}" for x, y in shape) for shape in shapes)
+
+
+def parse_motion(env: Mapping[str, str]) -> MotionSettings:
+    """Just the motion settings (``vcam scan`` needs no camera); raises ConfigError."""
+    r = _Reader(env)
+    motion = _motion(r)
+    if r.problems:
+        raise ConfigError(r.problems)
+    return motion
+
+
+def _motion(r: _Reader) -> MotionSettings:
+    return MotionSettings(
+        algorithm=r.choice("MOTION_ALGORITHM", ALGORITHMS),
+        threshold=r.number("MOTION_THRESHOLD", 0, 1000),
+        min_area=r.number("MOTION_MIN_AREA", 0, 100),
+        min_frames=r.integer("MOTION_MIN_FRAMES", 1, 1000),
+        post_seconds=r.seconds("MOTION_POST_SECONDS", allow_zero=True),
+        regions=r.shapes("MOTION_REGIONS"),
+        mask=r.shapes("MOTION_MASK"),
+        detect_width=r.integer("DETECT_WIDTH", 64, 3840),
+        detect_fps=r.number("DETECT_FPS", 0, 120),
+    )
 
 
 def _camera_url(reader: _Reader) -> str:
@@ -168,6 +260,7 @@ def parse(env: Mapping[str, str]) -> Config:
         reconnect_max_delay=reconnect_max_delay,
         stall_timeout=r.seconds("STALL_TIMEOUT"),
         snapshot_interval=r.seconds("SNAPSHOT_INTERVAL", allow_zero=True),
+        motion=_motion(r),
     )
     video_dir = Path(r.raw("VIDEO_DIR"))
     temp_text = r.raw("TEMP_DIR")

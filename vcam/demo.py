@@ -72,7 +72,7 @@ class DemoConnection:
             if wait > 0:
                 time.sleep(wait)
             image = draw(self.scene, t, self.noise[index % len(self.noise)])
-            yield Frame(t, time.time(), WIDTH, HEIGHT, image=image)
+            yield Frame(t, time.time(), WIDTH, HEIGHT, image=image, index=index)
             index += 1
 
     def close(self) -> None:

@@ -34,6 +34,8 @@ class Frame:
     height: int
     video: av.VideoFrame | None = None
     image: np.ndarray | None = None  # BGR, for sources that make pictures themselves (demo)
+    index: int = 0  # frame number since the connection opened
+    connection: int = 0  # which connection of the pipeline's it came from (set by the pipeline)
 
     def gray(self) -> np.ndarray:
         """8-bit luma; a view into the decoded frame where the pixel format allows (no copy)."""

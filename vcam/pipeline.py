@@ -7,6 +7,7 @@ heartbeat the supervisor watches.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -15,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vcam import backoff, camera_url, snapshots
+from vcam import backoff, camera_url, overlay, snapshots
 from vcam.config import CameraConfig
 from vcam.frames import Connection, Frame
+from vcam.motion import AnalysisGate, Box, Detection, EventChange, EventTracker, MotionDetector
 from vcam.source import TCP_LEVEL, SourceError, connect, tcp_reachable
 
 PROBE_INTERVAL_S = 0.5  # while a camera's port is closed, how often to check whether it is back
@@ -92,6 +94,15 @@ class Pipeline:
         self._worker_beat = clock()
         self._last_error: str | None = None
         self._snapshot_error: str | None = None
+        self._connection = 0  # counts connections; frames carry it so the worker sees a reconnect
+        # worker state: only the worker thread touches these
+        self._detector: MotionDetector | None = None
+        self._worker_connection = -1
+        self._gate = AnalysisGate(camera.motion.detect_fps)
+        self._events = EventTracker(camera.motion.min_frames, camera.motion.post_seconds)
+        self._boxes: tuple[Box, ...] = ()
+        self._last_time = 0.0
+        self._last_index = 0
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -180,6 +191,7 @@ class Pipeline:
                 self._last_error = f"{exc.reason}: {exc.detail}"
                 self._wait_before_retry(delay, probe=exc.reason in TCP_LEVEL)
                 continue
+            self._connection += 1
             reason = self._stream(connection, started, failures, down_since)
             failures, last_reason, down_since = 0, None, None
             if reason is None:
@@ -223,7 +235,7 @@ class Pipeline:
                 if connection.lagging != lagging:
                     lagging = connection.lagging
                     self.log.warning("decoding_behind" if lagging else "decoding_caught_up", keyframes_only=lagging)
-                self.latest.put(frame)
+                self.latest.put(dataclasses.replace(frame, connection=self._connection))
                 if self.stopping.is_set():
                     return None
             return SourceError("ended", "the stream ended")
@@ -264,20 +276,67 @@ class Pipeline:
         self.log.info("worker_stopped")
 
     def _handle(self, frame: Frame) -> None:
+        if frame.connection != self._worker_connection:
+            self._new_connection(frame)
+        self._last_time, self._last_index = frame.time, frame.index
+        if self._gate.due(frame.time):
+            assert self._detector is not None
+            detection = self._detector.detect(frame.gray())
+            self._boxes = detection.boxes
+            moving = detection.area >= self.camera.motion.min_area
+            change = self._events.update(frame.time, frame.index, frame.wall, detection, moving)
+            if change is not None:
+                self._on_event(change, frame, detection)
         if self.snapshots.due(self.clock()):
-            self._save_snapshot(frame)
+            path = snapshots.snapshot_path(self.video_dir, self.camera.name, frame.wall)
+            self._save_snapshot(path, frame, self._boxes)
 
-    def _save_snapshot(self, frame: Frame) -> None:
-        path = snapshots.snapshot_path(self.video_dir, self.camera.name, frame.wall)
+    def _new_connection(self, frame: Frame) -> None:
+        """A reconnect: close any open event where the old stream ended, learn the scene afresh."""
+        ended = self._events.finish(self._last_time, self._last_index)
+        if ended is not None:
+            self._log_end(ended)
+        self._worker_connection = frame.connection
+        self._detector = MotionDetector(self.camera.motion, frame.width, frame.height)
+        self._gate = AnalysisGate(self.camera.motion.detect_fps)
+        self._boxes = ()
+
+    def _on_event(self, change: EventChange, frame: Frame, detection: Detection) -> None:
+        if change.kind == "ended":
+            self._log_end(change)
+            self._boxes = ()
+            return
+        event = change.event
+        path = snapshots.event_path(self.video_dir, self.camera.name, event.start_wall)
+        saved = self._save_snapshot(path, frame, detection.boxes)
+        self.log.info(
+            "motion_started",
+            area=round(detection.area, 2),
+            boxes=len(detection.boxes),
+            snapshot=str(path) if saved else None,
+        )
+
+    def _log_end(self, change: EventChange) -> None:
+        event = change.event
+        self.log.info(
+            "motion_ended",
+            duration_s=round(event.duration, 1),
+            peak_area=round(event.peak_area, 2),
+            moving_frames=event.moving_frames,
+        )
+
+    def _save_snapshot(self, path: Path, frame: Frame, boxes: tuple[Box, ...]) -> bool:
+        picture = overlay.annotate(frame.bgr(), boxes, overlay.label(self.camera.name, frame.wall))
         try:
-            snapshots.save_jpeg(path, frame.bgr())
+            snapshots.save_jpeg(path, picture)
         except OSError as exc:
             error = f"{exc.strerror or exc} ({path.parent})"
             if error != self._snapshot_error:
                 self.log.error("snapshot_failed", error=error)
             self._snapshot_error = error
-            return
+            return False
         if self._snapshot_error is not None:
             self.log.info("snapshot_recovered", path=str(path))
             self._snapshot_error = None
         self.log.debug("snapshot_saved", path=str(path))
+        return True

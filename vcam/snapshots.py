@@ -36,6 +36,10 @@ def snapshot_path(video_dir: Path, camera: str, wall: float) -> Path:
     return storage.dated_path(storage.camera_dir(video_dir, camera) / "snapshots", wall, ".jpg")
 
 
+def event_path(video_dir: Path, camera: str, wall: float) -> Path:
+    return storage.dated_path(storage.camera_dir(video_dir, camera) / "events", wall, ".jpg")
+
+
 def save_jpeg(path: Path, bgr: np.ndarray) -> None:
     ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
