@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""How fast `vcam scan` is against the decode floor, measured in the same run.
+
+    python bench/scan_speed.py [CLIP] [--repeat N]
+
+CLIP defaults to ../shared/media/traffic_camera.mp4 (720p25 H.264), or a 720p25 clip made with
+ffmpeg when that is absent. Reports CPU milliseconds per frame (user + system) for:
+  floor: `ffmpeg -threads 1 -i CLIP -f null -` (decode only)
+  scan:  vcam's detector and event logic over the same file, default settings, in-process
+and the ratio scan/floor (target: <= 1.5). Medians of --repeat runs; compare ratios, not times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vcam.motion import MotionSettings  # noqa: E402  (after the path set-up above)
+from vcam.scan import scan  # noqa: E402
+
+DEFAULT_CLIP = REPO.parent / "shared" / "media" / "traffic_camera.mp4"
+
+
+def cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def count_frames(clip: Path) -> int:
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            str(clip),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip())
+
+
+def floor_ms(clip: Path, frames: int) -> tuple[float, float]:
+    before, started = cpu_children(), time.monotonic()
+    subprocess.run(["ffmpeg", "-v", "error", "-threads", "1", "-i", str(clip), "-f", "null", "-"], check=True)
+    return (cpu_children() - before) / frames * 1000, frames / (time.monotonic() - started)
+
+
+def scan_ms(clip: Path) -> tuple[float, float, int]:
+    before, started = cpu_self(), time.monotonic()
+    result = scan(clip, MotionSettings())
+    return (
+        (cpu_self() - before) / result.frames * 1000,
+        result.frames / (time.monotonic() - started),
+        len(result.events),
+    )
+
+
+def make_clip(folder: Path) -> Path:
+    clip = folder / "bench_720p25.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25",
+            "-t",
+            "30",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "50",
+            str(clip),
+        ],
+        check=True,
+    )
+    return clip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("clip", nargs="?", type=Path)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    cv2.setNumThreads(1)  # as the daemon and `vcam scan` do
+    with tempfile.TemporaryDirectory() as folder:
+        clip = args.clip or (DEFAULT_CLIP if DEFAULT_CLIP.exists() else make_clip(Path(folder)))
+        frames = count_frames(clip)
+        scan(clip, MotionSettings())  # warm caches and imports once
+        floors, scans = [], []
+        for _ in range(args.repeat):
+            floors.append(floor_ms(clip, frames))
+            scans.append(scan_ms(clip))
+        floor = statistics.median(f[0] for f in floors)
+        scanned = statistics.median(s[0] for s in scans)
+        print(f"clip: {clip.name}, {frames} frames, median of {args.repeat} runs")
+        print("| what | CPU ms/frame | frames/s (wall) | ratio to floor |")
+        print("|---|---|---|---|")
+        print(
+            f"| ffmpeg -threads 1 decode (floor) | {floor:.2f} | {statistics.median(f[1] for f in floors):.0f} | 1.00 |"
+        )
+        print(
+            f"| vcam scan, default settings | {scanned:.2f} | {statistics.median(s[1] for s in scans):.0f} "
+            f"| {scanned / floor:.2f} |"
+        )
+        print(f"events found: {scans[0][2]}")
+
+
+if __name__ == "__main__":
+    main()
