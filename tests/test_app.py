@@ -85,7 +85,7 @@ def test_runner_arguments_default_to_run() -> None:
 def test_demo_camera_runs_out_of_the_box(daemon: Callable[..., Daemon], tmp_path: Path) -> None:
     proc = daemon("--demo", SNAPSHOT_INTERVAL="1")
     _, connected = proc.wait_for("camera_connected", 10)
-    assert (connected["codec"], connected["width"], connected["height"]) == ("demo", 640, 360)
+    assert (connected["codec"], connected["width"], connected["height"]) == ("h264", 640, 360)
     assert wait_until(lambda: len(list((tmp_path / "video").rglob("*.jpg"))) >= 2, 5)
     started = time.monotonic()
     code, _ = proc.terminate()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -15,9 +17,10 @@ import synthetic
 from conftest import wait_until
 
 from vcam import config
-from vcam.frames import Frame, StreamInfo
+from vcam.demo import SyntheticConnection
+from vcam.errors import REFUSED, STALLED, UNAUTHORIZED, SourceError
+from vcam.frames import Chunk, Frame, StreamInfo
 from vcam.pipeline import LatestFrame, Pipeline
-from vcam.source import REFUSED, STALLED, UNAUTHORIZED, SourceError
 from vcam.supervisor import Supervisor
 
 
@@ -58,6 +61,10 @@ def image(value: int = 80) -> np.ndarray:
 
 
 class FakeConnection:
+    """Frames without a real stream behind them (nothing to record): for connection handling."""
+
+    template = None
+
     def __init__(self, count: int | None, end: SourceError | None = None, interval: float = 0.0) -> None:
         self.info = StreamInfo("fake", 32, 24, 10.0)
         self.lagging = False
@@ -75,6 +82,10 @@ class FakeConnection:
             index += 1
         if self.end:
             raise self.end
+
+    def chunks(self) -> Iterator[Chunk]:
+        for frame in self.frames():
+            yield Chunk(av.Packet(b"\0"), frame.time, True, (frame,), frame.wall)
 
     def close(self) -> None:
         self.closed = True
@@ -110,7 +121,8 @@ def run_pipeline(tmp_path: Path) -> Iterator[Callable[..., tuple[Pipeline, Recor
 
     def start(cam: config.CameraConfig, connector: Any, video_dir: Path | None = None) -> tuple[Pipeline, RecordingLog]:
         log = RecordingLog()
-        pipeline = Pipeline(cam, video_dir or tmp_path / "video", log, connector=connector)
+        video = video_dir or tmp_path / "video"
+        pipeline = Pipeline(cam, video, tmp_path / "video" / ".tmp", log, connector=connector)
         pipelines.append(pipeline)
         pipeline.start()
         return pipeline, log
@@ -173,7 +185,9 @@ def test_worker_gets_the_newest_frame_never_a_backlog(run_pipeline: Any) -> None
                 yield frame
 
     log = RecordingLog()
-    pipeline = Slow(camera(), Path("unused"), log, connector=lambda _: Counting(None, interval=0.005))
+    pipeline = Slow(
+        camera(), Path("unused"), Path("unused/.tmp"), log, connector=lambda _: Counting(None, interval=0.005)
+    )
     pipeline.start()
     try:
         assert wait_until(lambda: len(handled) >= 20, 10)
@@ -232,7 +246,7 @@ def test_supervisor_restarts_a_pipeline_whose_thread_died(tmp_path: Path) -> Non
     log = RecordingLog()
 
     def factory() -> Pipeline:
-        pipeline = Pipeline(camera(), tmp_path, log, connector=broken)
+        pipeline = Pipeline(camera(), tmp_path, tmp_path / ".tmp", log, connector=broken)
         made.append(pipeline)
         return pipeline
 
@@ -258,7 +272,9 @@ def test_supervisor_restarts_a_wedged_pipeline(tmp_path: Path) -> None:
     log = RecordingLog()
 
     def factory() -> Pipeline:
-        pipeline = Pipeline(camera(STALL_TIMEOUT="5"), tmp_path, log, connector=hangs, clock=lambda: now[0])
+        pipeline = Pipeline(
+            camera(STALL_TIMEOUT="5"), tmp_path, tmp_path / ".tmp", log, connector=hangs, clock=lambda: now[0]
+        )
         made.append(pipeline)
         return pipeline
 
@@ -274,16 +290,16 @@ def test_supervisor_restarts_a_wedged_pipeline(tmp_path: Path) -> None:
     assert supervisor.stop(3)
 
 
-def test_motion_event_is_logged_with_an_outlined_event_snapshot(run_pipeline: Any, tmp_path: Path) -> None:
-    class Scene(FakeConnection):
-        def frames(self) -> Iterator[Frame]:
-            for frame in synthetic.frames(seconds=8, object_at=synthetic.crossing(start=1, duration=3)):
-                time.sleep(0.02)  # a little faster than real time, but the worker keeps up
-                yield frame
-            time.sleep(60)  # then a still camera that sends nothing
+def test_motion_event_is_logged_with_an_outlined_event_snapshot_and_recorded(run_pipeline: Any, tmp_path: Path) -> None:
+    pictures = (f.bgr() for f in synthetic.frames(seconds=8, object_at=synthetic.crossing(start=1, duration=3)))
+    still = synthetic.frames(seconds=600)  # then nothing moves
+    stream = itertools.chain(pictures, (f.bgr() for f in still))
 
-    connector, _ = scripted(lambda: Scene(None))
-    _, log = run_pipeline(camera(SNAPSHOT_INTERVAL="0", CAMERA_NAME="yard"), connector)
+    def connector(_: config.CameraConfig) -> SyntheticConnection:
+        return SyntheticConnection(stream, synthetic.WIDTH, synthetic.HEIGHT, synthetic.FPS, speed=4)
+
+    settings = camera(SNAPSHOT_INTERVAL="0", CAMERA_NAME="yard", CLIP_SECONDS="6", PRE_SECONDS="1")
+    _, log = run_pipeline(settings, connector)
     assert wait_until(lambda: log.named("motion_started"), 10)
     (started,) = log.named("motion_started")
     assert started["area"] >= 0.5 and started["boxes"] >= 1
@@ -296,3 +312,7 @@ def test_motion_event_is_logged_with_an_outlined_event_snapshot(run_pipeline: An
     assert green.sum() > 40  # the outline was drawn
     assert wait_until(lambda: log.named("motion_ended"), 10)
     assert log.named("motion_ended")[0]["duration_s"] >= 2
+    assert wait_until(lambda: log.named("clip_saved"), 10)
+    (saved,) = log.named("clip_saved")
+    assert saved["duration_s"] == pytest.approx(6, abs=0.2)
+    assert Path(saved["path"]).parent.parent == tmp_path / "video" / "yard"

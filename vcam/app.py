@@ -18,8 +18,9 @@ import cv2
 from dotenv import dotenv_values
 
 from vcam import camera_url, config, logs, scan, storage
+from vcam.errors import SourceError
 from vcam.pipeline import Pipeline
-from vcam.source import SourceError, connect
+from vcam.source import connect
 from vcam.supervisor import Supervisor
 
 EXIT_OK = 0
@@ -155,7 +156,7 @@ def run(settings: config.Config) -> int:
     cv2.setNumThreads(1)  # one thread per pipeline does the image work; OpenCV's pool only adds CPU
 
     def make_pipeline() -> Pipeline:
-        return Pipeline(settings.camera, settings.video_dir, log)
+        return Pipeline(settings.camera, settings.video_dir, settings.temp_dir, log)
 
     supervisor = Supervisor([make_pipeline], log)
     log.info("vcam_started", pid=os.getpid(), cameras=1, video_dir=str(settings.video_dir))
@@ -183,7 +184,7 @@ def probe(url: str, env: Mapping[str, str]) -> int:
     try:
         connection = connect(camera)
         try:
-            frame = next(iter(connection.frames()))
+            frame = next(f for chunk in connection.chunks() for f in chunk.frames)
         finally:
             connection.close()
     except SourceError as exc:

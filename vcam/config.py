@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from vcam import camera_url
 from vcam.motion import ALGORITHMS, MotionSettings, Polygon, rectangle
+from vcam.recorder import RECORD_MODES, RecordSettings
 
 T = TypeVar("T")
 
@@ -35,6 +36,7 @@ class CameraConfig:
     stall_timeout: float
     snapshot_interval: float
     motion: MotionSettings
+    record: RecordSettings
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class Config:
             ("MOTION_MASK", format_shapes(cam.motion.mask)),
             ("DETECT_WIDTH", str(cam.motion.detect_width)),
             ("DETECT_FPS", _num(cam.motion.detect_fps)),
+            ("RECORD_MODE", cam.record.mode),
+            ("CLIP_SECONDS", _num(cam.record.clip_seconds)),
+            ("PRE_SECONDS", _num(cam.record.pre_seconds)),
             ("LOG_LEVEL", self.log_level),
             ("LOG_FORMAT", self.log_format),
         ]
@@ -91,6 +96,9 @@ DEFAULTS: dict[str, str] = {
     "MOTION_MASK": "",
     "DETECT_WIDTH": "320",
     "DETECT_FPS": "8",
+    "RECORD_MODE": "annotated",
+    "CLIP_SECONDS": "30",
+    "PRE_SECONDS": "3",
     "LOG_LEVEL": "info",
     "LOG_FORMAT": "auto",
 }
@@ -223,6 +231,14 @@ def _motion(r: _Reader) -> MotionSettings:
     )
 
 
+def _record(r: _Reader) -> RecordSettings:
+    clip_seconds = r.number("CLIP_SECONDS", 1, 3600)
+    pre_seconds = r.seconds("PRE_SECONDS", allow_zero=True)
+    if pre_seconds >= clip_seconds:
+        r.fail("PRE_SECONDS", r.raw("PRE_SECONDS"), f"less than CLIP_SECONDS ({_num(clip_seconds)})")
+    return RecordSettings(r.choice("RECORD_MODE", RECORD_MODES), clip_seconds, pre_seconds)
+
+
 def _camera_url(reader: _Reader) -> str:
     url = reader.raw("RTSP_URL")
     if not url:
@@ -261,6 +277,7 @@ def parse(env: Mapping[str, str]) -> Config:
         stall_timeout=r.seconds("STALL_TIMEOUT"),
         snapshot_interval=r.seconds("SNAPSHOT_INTERVAL", allow_zero=True),
         motion=_motion(r),
+        record=_record(r),
     )
     video_dir = Path(r.raw("VIDEO_DIR"))
     temp_text = r.raw("TEMP_DIR")

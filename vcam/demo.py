@@ -6,12 +6,15 @@ Lets a newcomer see the daemon work with no camera at all (RTSP_URL=demo or --de
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
 
+import av
 import cv2
 import numpy as np
 
-from vcam.frames import Frame, StreamInfo
+from vcam.errors import ENDED, SourceError
+from vcam.frames import Chunk, Frame, StreamInfo, StreamTemplate
 
 WIDTH, HEIGHT, FPS = 640, 360, 10
 CYCLE_S = 20.0  # one crossing starts every CYCLE_S seconds …
@@ -53,27 +56,63 @@ def draw(scene: np.ndarray, t: float, noise: np.ndarray) -> np.ndarray:
     return img
 
 
-class DemoConnection:
-    """Frames of the demo scene, paced to real time like a live camera."""
+def demo_pictures() -> Iterator[np.ndarray]:
+    scene = background()
+    rng = np.random.default_rng(11)
+    noise = [rng.integers(0, 4, scene.shape, dtype=np.uint8) for _ in range(8)]
+    index = 0
+    while True:
+        yield draw(scene, index / FPS, noise[index % len(noise)])
+        index += 1
 
-    def __init__(self) -> None:
-        self.info = StreamInfo("demo", WIDTH, HEIGHT, float(FPS))
+
+class SyntheticConnection:
+    """Pictures made in Python, served as a live H.264 camera: encoded, decoded and paced, so they
+    take exactly the path a real camera's stream takes (detection, stream copy, encoding).
+
+    ``speed`` > 1 plays faster than real time (tests); 0 does not pace at all.
+    """
+
+    def __init__(self, pictures: Iterable[np.ndarray], width: int, height: int, fps: int, speed: float = 1.0) -> None:
+        self.pictures = pictures
+        self.fps = fps
+        self.speed = speed
+        self.info = StreamInfo("h264", width, height, float(fps))
         self.lagging = False
-        self.scene = background()
-        rng = np.random.default_rng(11)
-        self.noise = [rng.integers(0, 4, self.scene.shape, dtype=np.uint8) for _ in range(8)]
+        self.time_base = Fraction(1, fps)
+        self.template: StreamTemplate | None = StreamTemplate("h264", self.time_base, None, width, height)
+        self.encoder = av.CodecContext.create("libx264", "w")
+        self.encoder.width, self.encoder.height, self.encoder.pix_fmt = width, height, "yuv420p"
+        self.encoder.time_base = self.time_base
+        self.encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(2 * fps), "threads": "1"}
+        self.decoder = av.CodecContext.create("h264", "r")
 
-    def frames(self) -> Iterator[Frame]:
+    def chunks(self) -> Iterator[Chunk]:
         started = time.monotonic()
-        index = 0
-        while True:
-            t = index / FPS
-            wait = started + t - time.monotonic()
+        for index, picture in enumerate(self.pictures):
+            t = index / self.fps
+            wait = started + t / self.speed - time.monotonic() if self.speed else 0.0
             if wait > 0:
                 time.sleep(wait)
-            image = draw(self.scene, t, self.noise[index % len(self.noise)])
-            yield Frame(t, time.time(), WIDTH, HEIGHT, image=image, index=index)
-            index += 1
+            planes = np.asarray(cv2.cvtColor(picture, cv2.COLOR_BGR2YUV_I420), np.uint8)
+            source = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            source.pts = index
+            for packet in self.encoder.encode(source):
+                packet.time_base = self.time_base
+                assert packet.pts is not None
+                pt = packet.pts / self.fps
+                decoded = tuple(
+                    Frame(pt, time.time(), video.width, video.height, video=video, index=int(packet.pts))
+                    for video in self.decoder.decode(packet)
+                    if isinstance(video, av.VideoFrame)
+                )
+                yield Chunk(packet, pt, packet.is_keyframe, decoded, time.time())
+        raise SourceError(ENDED, "the synthetic stream ended")
 
     def close(self) -> None:
         pass
+
+
+def demo_connection() -> SyntheticConnection:
+    """The built-in demo camera (RTSP_URL=demo)."""
+    return SyntheticConnection(demo_pictures(), WIDTH, HEIGHT, FPS)

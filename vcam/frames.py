@@ -1,9 +1,11 @@
-"""What a camera connection hands out: stream facts and decoded frames, whatever the source."""
+"""What a camera connection hands out: stream facts, compressed packets and decoded frames."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Protocol
 
 import av
@@ -55,12 +57,50 @@ class Frame:
         return self.video.to_ndarray(format="bgr24")
 
 
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One packet as the camera sent it, its time on our timeline (seconds since connect), and the
+    frames it decoded to (none while the decoder fills its pipeline or skips frames)."""
+
+    packet: av.Packet[av.VideoStream]
+    time: float
+    keyframe: bool
+    frames: tuple[Frame, ...]
+    wall: float  # epoch seconds when it arrived: names clips in local time
+
+
+class StreamTemplate:
+    """The camera stream's codec parameters, kept in a container of their own so that clips can copy
+    the stream after the connection is gone (a closed input's streams must not be touched)."""
+
+    def __init__(self, codec: str, time_base: Fraction, build: av.VideoStream | None, width: int, height: int) -> None:
+        self._holder = av.open(io.BytesIO(), "w", format="mp4")
+        if build is not None:
+            self.stream: av.VideoStream = self._holder.add_stream_from_template(build)
+        else:  # Annex B H.264 (the demo): the MP4 muxer reads SPS/PPS from the first keyframe
+            stream = self._holder.add_stream(codec)
+            assert isinstance(stream, av.VideoStream)
+            self.stream = stream
+            self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+            self.stream.time_base = time_base
+        self.codec = codec
+        self.time_base = time_base
+
+    @classmethod
+    def of(cls, stream: av.VideoStream) -> StreamTemplate:
+        tb = stream.time_base or Fraction(1, 90000)
+        ctx = stream.codec_context
+        return cls(ctx.name, tb, stream, ctx.width, ctx.height)
+
+
 class Connection(Protocol):
     info: StreamInfo
+    template: StreamTemplate | None  # None: the stream cannot be copied into MP4 (e.g. MJPEG)
     lagging: bool  # decoding keyframes only to catch up with the camera
 
-    def frames(self) -> Iterator[Frame]:
-        """Yields frames until the stream fails (SourceError) or the caller stops iterating."""
+    def chunks(self) -> Iterator[Chunk]:
+        """Yields packets from the first keyframe on until the stream fails (SourceError) or the
+        caller stops iterating."""
         ...
 
     def close(self) -> None: ...

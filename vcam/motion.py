@@ -126,7 +126,7 @@ class MotionDetector:
         count, _, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
         blobs = [stats[i] for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= self.min_blob]
         moving = sum(int(b[cv2.CC_STAT_AREA]) for b in blobs)
-        boxes = merge_boxes([self._full_frame_box(b) for b in blobs], gap=max(4, self.width // 40))
+        boxes = merge_boxes([self._full_frame_box(b) for b in blobs], gap=max(4, self.width // 20))
         return Detection(100.0 * moving / self.watch_pixels, tuple(boxes))
 
     def _global_change(self, small: np.ndarray) -> bool:

@@ -1,8 +1,9 @@
-"""One camera: a reader thread that keeps the connection alive, a worker thread that uses the frames.
+"""One camera: a reader thread that keeps the connection alive, a worker thread that detects motion
+in the newest frame, and a recorder thread that writes clips from every packet.
 
-The reader never waits on the worker: it drops the frame the worker has not taken yet (one-slot
-hand-off), so the worker always sees the newest picture and never a backlog. Both threads beat a
-heartbeat the supervisor watches.
+The reader never waits on anyone: the worker gets the newest frame through a one-slot hand-off
+(an untaken frame is replaced), so it never works on a backlog; the recorder gets every packet
+through a bounded queue. All three beat a heartbeat the supervisor watches.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import Any
 
 from vcam import backoff, camera_url, overlay, snapshots
 from vcam.config import CameraConfig
+from vcam.errors import ENDED, TCP_LEVEL, SourceError
 from vcam.frames import Connection, Frame
 from vcam.motion import AnalysisGate, Box, Detection, EventChange, EventTracker, MotionDetector
-from vcam.source import TCP_LEVEL, SourceError, connect, tcp_reachable
+from vcam.recorder import Closed, Opened, Recorder, SavedClip
+from vcam.source import connect, tcp_reachable
 
 PROBE_INTERVAL_S = 0.5  # while a camera's port is closed, how often to check whether it is back
 WORKER_WAIT_S = 0.5
@@ -70,10 +73,12 @@ class Pipeline:
         self,
         camera: CameraConfig,
         video_dir: Path,
+        temp_dir: Path,
         log: Any,
         *,
         connector: Callable[[CameraConfig], Connection] = connect,
         clock: Callable[[], float] = time.monotonic,
+        on_clip: Callable[[SavedClip], None] | None = None,
     ) -> None:
         self.camera = camera
         self.video_dir = video_dir
@@ -82,6 +87,7 @@ class Pipeline:
         self.clock = clock
         self.stopping = threading.Event()
         self.latest = LatestFrame()
+        self.recorder = Recorder(camera.name, camera.record, video_dir, temp_dir, self.log, on_saved=on_clip)
         self.snapshots = snapshots.SnapshotSchedule(camera.snapshot_interval)
         self._threads: list[threading.Thread] = []
         self._reader: threading.Thread | None = None
@@ -108,6 +114,7 @@ class Pipeline:
 
     def start(self) -> None:
         self._reader_beat = self._worker_beat = self.clock()
+        self.recorder.start()
         self._reader = self._thread("reader", self._read_loop)
         self._worker = self._thread("worker", self._work_loop)
 
@@ -128,6 +135,7 @@ class Pipeline:
 
     def request_stop(self) -> None:
         self.stopping.set()
+        self.recorder.stop()
 
     def join(self, deadline: float) -> bool:
         """Wait for the threads until ``deadline`` (monotonic); True if they ended.
@@ -135,6 +143,7 @@ class Pipeline:
         The reader holds nothing worth saving, only a socket the OS closes on exit, so it gets
         a short grace: a reader stuck in a read on a frozen camera must not hold up shutdown.
         """
+        self.recorder.join(deadline)
         if self._worker is not None:
             self._worker.join(max(0.0, deadline - time.monotonic()))
         if self._reader is not None:
@@ -142,10 +151,11 @@ class Pipeline:
         return not self.alive()
 
     def alive(self) -> bool:
-        return any(t.is_alive() for t in self._threads)
+        return any(t.is_alive() for t in self._threads) or self.recorder.alive()
 
     def dead_threads(self) -> list[str]:
-        return [t.name for t in self._threads if not t.is_alive()]
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        return dead if self.recorder.alive() else [*dead, f"{self.camera.name}-recorder"]
 
     def health(self) -> Health:
         now = self.clock()
@@ -157,7 +167,7 @@ class Pipeline:
             reconnects=self._reconnects,
             last_frame_age=None if self._last_frame_at is None else now - self._last_frame_at,
             reader_beat_age=now - self._reader_beat,
-            worker_beat_age=now - self._worker_beat,
+            worker_beat_age=max(now - self._worker_beat, now - self.recorder.beat),
             last_error=self._last_error,
         )
 
@@ -208,37 +218,31 @@ class Pipeline:
     def _stream(
         self, connection: Connection, started: float, failures: int, down_since: float | None
     ) -> SourceError | None:
-        """Read frames until the connection fails (returns why) or we are asked to stop (None)."""
+        """Read until the connection fails (returns why) or we are asked to stop (None)."""
         first = True
         lagging = False
+        number = self._connection
+        self.recorder.feed(Opened(number, connection.info, connection.template))
         try:
-            for frame in connection.frames():
+            for chunk in connection.chunks():
                 now = self.clock()
-                self._reader_beat = self._last_frame_at = now
-                self._frames += 1
+                self._reader_beat = now
+                self.recorder.feed(chunk)
+                if not chunk.frames:
+                    continue
+                self._last_frame_at = now
+                self._frames += len(chunk.frames)
                 if first:
                     first = False
                     self._connected = True
-                    info = connection.info
-                    extra = (
-                        {} if down_since is None else {"failures": failures, "downtime_s": round(now - down_since, 1)}
-                    )
-                    self.log.info(
-                        "camera_connected",
-                        codec=info.codec,
-                        width=info.width,
-                        height=info.height,
-                        fps=info.fps,
-                        first_frame_s=round(now - started, 2),
-                        **extra,
-                    )
+                    self._log_connected(connection, now - started, failures, down_since)
                 if connection.lagging != lagging:
                     lagging = connection.lagging
                     self.log.warning("decoding_behind" if lagging else "decoding_caught_up", keyframes_only=lagging)
-                self.latest.put(dataclasses.replace(frame, connection=self._connection))
+                self.latest.put(dataclasses.replace(chunk.frames[-1], connection=number))
                 if self.stopping.is_set():
                     return None
-            return SourceError("ended", "the stream ended")
+            return SourceError(ENDED, "the stream ended")
         except SourceError as exc:
             return exc
         except Exception as exc:  # a bug or an unforeseen library error: log it, reconnect, keep going
@@ -246,7 +250,21 @@ class Pipeline:
             return SourceError("error", f"{type(exc).__name__}")
         finally:
             self._connected = False
+            self.recorder.feed(Closed(number))
             connection.close()
+
+    def _log_connected(self, connection: Connection, took: float, failures: int, down_since: float | None) -> None:
+        info = connection.info
+        extra = {} if down_since is None else {"failures": failures, "downtime_s": round(self.clock() - down_since, 1)}
+        self.log.info(
+            "camera_connected",
+            codec=info.codec,
+            width=info.width,
+            height=info.height,
+            fps=info.fps,
+            first_frame_s=round(took, 2),
+            **extra,
+        )
 
     def _wait_before_retry(self, delay: float, *, probe: bool) -> None:
         """Sleep ``delay`` (waking for stop); if the port was closed, retry as soon as it opens."""
@@ -287,6 +305,11 @@ class Pipeline:
             change = self._events.update(frame.time, frame.index, frame.wall, detection, moving)
             if change is not None:
                 self._on_event(change, frame, detection)
+            active = self._events.active
+            if active is not None:
+                until = active.last_motion + self.camera.motion.post_seconds
+                self.recorder.motion(frame.connection, active.start, until)
+                self.recorder.outline(detection.boxes, frame.time)
         if self.snapshots.due(self.clock()):
             path = snapshots.snapshot_path(self.video_dir, self.camera.name, frame.wall)
             self._save_snapshot(path, frame, self._boxes)

@@ -18,34 +18,28 @@ import av.error
 
 from vcam import camera_url
 from vcam.config import CameraConfig
-from vcam.demo import DemoConnection
-from vcam.frames import Connection, Frame, StreamInfo
+from vcam.demo import demo_connection
+from vcam.errors import (
+    BAD_STREAM,
+    ENDED,
+    NO_ANSWER,
+    NOT_FOUND,
+    REFUSED,
+    STALLED,
+    UNAUTHORIZED,
+    UNREACHABLE,
+    SourceError,
+)
+from vcam.frames import Chunk, Connection, Frame, StreamInfo, StreamTemplate
 
-# Reasons a camera can fail. For the TCP-level ones a cheap connect() tells when it is back.
-REFUSED = "refused"
-UNREACHABLE = "unreachable"
-NO_ANSWER = "no_answer"
-UNAUTHORIZED = "unauthorized"
-NOT_FOUND = "not_found"
-BAD_STREAM = "bad_stream"
-STALLED = "stalled"
-ENDED = "ended"
-TCP_LEVEL = frozenset({REFUSED, UNREACHABLE})
+# Codecs that can be copied into MP4 as they are (browsers play H.264; H.265 plays on phones).
+COPYABLE_CODECS = frozenset({"h264", "hevc"})
 
 # How far decoding may fall behind the camera's clock before frames are skipped to catch up.
 MAX_LAG_S = 2.0
 CAUGHT_UP_S = 0.5
 DRIFT_RESET_S = 10.0
 MAX_JUMP_S = 10.0
-
-
-class SourceError(Exception):
-    """A camera problem the pipeline handles by reconnecting; ``detail`` never holds a password."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = camera_url.mask(detail)
 
 
 def open_timeout(camera: CameraConfig) -> float:
@@ -73,7 +67,7 @@ def connect(camera: CameraConfig) -> Connection:
     """Open the camera (demo, file or network), raising SourceError within the open timeout."""
     scheme = camera_url.scheme_of(camera.url)
     if scheme == camera_url.DEMO:
-        return DemoConnection()
+        return demo_connection()
     return AvConnection(camera, is_file=scheme == "file")
 
 
@@ -152,15 +146,19 @@ class Timeline:
         self.last = 0.0
 
     def stamp(self, raw: float | None, now: float) -> float:
+        """Our time for a stream timestamp; a missing one counts as the latest time seen."""
         if self.started is None:
             self.started = now
         if self.by_arrival:
-            self.last = now - self.started
-        elif raw is not None:
+            value = now - self.started
+        elif raw is None:
+            return self.last
+        else:
             if self.first_raw is None:
                 self.first_raw = float(raw)
-            self.last = float(raw) - self.first_raw + self.offset
-        return self.last
+            value = float(raw) - self.first_raw + self.offset
+        self.last = max(self.last, value)
+        return value
 
     def wall_elapsed(self, now: float) -> float:
         return 0.0 if self.started is None else now - self.started
@@ -201,26 +199,36 @@ class AvConnection:
         ctx = self.stream.codec_context
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.info = StreamInfo(ctx.name, ctx.width, ctx.height, float(rate) if rate else None)
+        self.template = StreamTemplate.of(self.stream) if ctx.name in COPYABLE_CODECS else None
 
-    def frames(self) -> Iterator[Frame]:
+    def chunks(self) -> Iterator[Chunk]:
         stall = self.camera.stall_timeout
         timeline = Timeline(by_arrival=self.timed_by_arrival)
         lag = LagTracker()
         last_frame_at = self.clock()
         index = 0
+        started = False  # packets before the first keyframe cannot be decoded or recorded
         while True:
             try:
                 for packet in self.container.demux(self.stream):
+                    raw = packet.pts if packet.pts is not None else packet.dts
+                    if raw is None or packet.time_base is None or not (started or packet.is_keyframe):
+                        continue
+                    started = True
+                    now = self.clock()
+                    t = timeline.stamp(float(raw * packet.time_base), now)
+                    frames = []
                     for video in _decode(packet):
-                        now = self.clock()
-                        t = timeline.stamp(video.time, now)
-                        if not self.timed_by_arrival:
-                            self._keep_pace(t, timeline.wall_elapsed(now), lag, now)
-                        last_frame_at = self.clock()
-                        yield Frame(t, time.time(), video.width, video.height, video=video, index=index)
+                        ft = timeline.stamp(video.time, now)
+                        frames.append(Frame(ft, time.time(), video.width, video.height, video=video, index=index))
                         index += 1
-                    if self.clock() - last_frame_at > stall:
+                    if frames:
+                        last_frame_at = now
+                        if not self.timed_by_arrival:
+                            self._keep_pace(frames[-1].time, timeline.wall_elapsed(now), lag, now)
+                    elif self.clock() - last_frame_at > stall:
                         raise SourceError(STALLED, f"no picture for {stall:g} s")
+                    yield Chunk(packet, t, packet.is_keyframe, tuple(frames), time.time())
             except SourceError:
                 raise
             except (av.error.FFmpegError, OSError) as exc:

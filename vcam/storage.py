@@ -40,3 +40,12 @@ def check_writable(folder: Path) -> None:
         probe.write_bytes(b"")
     finally:
         probe.unlink(missing_ok=True)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` survive a power cut."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,125 @@
+"""When clips start and end, and the pre-roll that feeds their start. Pure: times in, decisions out.
+
+Times are stream seconds of one connection. A clip lasts CLIP_SECONDS measured on those times
+(stream copy cuts at the first keyframe past that, so ±1 GOP). If motion still goes on when a
+clip is full, the next clip starts with the very next packet: nothing lost, nothing twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Generic, Protocol, TypeVar
+
+
+class Timed(Protocol):
+    @property
+    def time(self) -> float: ...
+
+    @property
+    def keyframe(self) -> bool: ...
+
+
+T = TypeVar("T", bound=Timed)
+
+
+class Action(Enum):
+    IDLE = "idle"  # not recording: the packet only goes to the pre-roll
+    START = "start"  # open a clip with the pre-roll from ``start_from``, then this packet
+    WRITE = "write"  # add this packet to the open clip
+    CUT = "cut"  # close the open clip before this packet; a new clip starts with it
+    FINISH = "finish"  # close the open clip before this packet
+
+
+@dataclass
+class ClipPlanner:
+    clip_seconds: float
+    pre_seconds: float
+    cut_on_keyframe: bool  # stream copy can only start a clip on a keyframe
+    clip_start: float | None = None  # start of the clip being written
+    last_end: float = -math.inf  # where the previous clip stopped: the next never starts earlier
+    pending_start: float | None = None  # an event start not yet recorded
+    motion_until: float = -math.inf  # motion counts as going on until then
+
+    @property
+    def recording(self) -> bool:
+        return self.clip_start is not None
+
+    @property
+    def start_from(self) -> float:
+        """Where a clip for the pending event should start: pre-roll, but never back into the last clip."""
+        assert self.pending_start is not None
+        return max(self.pending_start - self.pre_seconds, self.last_end)
+
+    def motion(self, start: float, until: float) -> None:
+        """An event began at ``start`` (stream time); motion goes on at least until ``until``."""
+        if not self.recording and start >= self.last_end - self.pre_seconds:
+            self.pending_start = start if self.pending_start is None else min(self.pending_start, start)
+        self.motion_until = max(self.motion_until, until)
+
+    def decide(self, t: float, keyframe: bool) -> Action:
+        if self.clip_start is None:
+            if self.pending_start is None or t < self.start_from:
+                return Action.IDLE
+            return Action.START  # if neither the pre-roll nor this packet can start a copy, ask again
+        if t - self.clip_start < self.clip_seconds or (self.cut_on_keyframe and not keyframe):
+            return Action.WRITE
+        if self.motion_until > t:
+            return Action.CUT
+        return Action.FINISH
+
+    def started(self, at: float) -> None:
+        """The caller opened a clip whose first packet is at ``at``."""
+        self.clip_start, self.pending_start = at, None
+
+    def cut(self, t: float) -> None:
+        self.last_end, self.clip_start = t, t
+
+    def finished(self, t: float) -> None:
+        self.last_end, self.clip_start = t, None
+
+    def reset(self) -> None:
+        """A new connection: its clock starts again at zero."""
+        self.clip_start, self.pending_start = None, None
+        self.last_end, self.motion_until = -math.inf, -math.inf
+
+
+class PreRoll(Generic[T]):
+    """The last few seconds of packets, from a keyframe on, so a clip can start before the motion did.
+
+    Keeps whole groups of pictures: the oldest kept keyframe is the newest one at least
+    ``seconds`` old. ``limit`` bounds memory when a camera sends keyframes rarely.
+    """
+
+    def __init__(self, seconds: float, limit: int = 5000) -> None:
+        self.seconds = seconds
+        self.items: deque[T] = deque()
+        self.limit = limit
+
+    def add(self, item: T) -> None:
+        self.items.append(item)
+        horizon = item.time - self.seconds
+        while len(self.items) > 1:
+            second_key = next((i for i, x in enumerate(self.items) if i > 0 and x.keyframe), None)
+            if second_key is None or self.items[second_key].time > horizon:
+                break
+            for _ in range(second_key):
+                self.items.popleft()
+        while len(self.items) > self.limit:
+            self.items.popleft()
+
+    def clear(self) -> None:
+        self.items.clear()
+
+    def since(self, start: float, not_before: float) -> Sequence[T]:
+        """Packets for a clip that should start at ``start``: from the last keyframe at or before it
+        (or the first one after, if none), never from before ``not_before``."""
+        usable = [i for i, x in enumerate(self.items) if x.keyframe and x.time >= not_before]
+        if not usable:
+            return []
+        before = [i for i in usable if self.items[i].time <= start]
+        first = before[-1] if before else usable[0]
+        return list(self.items)[first:]

@@ -1,0 +1,532 @@
+"""Clips: written as fragmented MP4 into TEMP_DIR while recording (a killed writer leaves a playable
+file), then remuxed to an ordinary MP4 (index at the front: plays at once in any browser or phone)
+and moved into VIDEO_DIR whole. Leftovers from a crash are recovered at start-up.
+
+The Recorder is the one thread per camera that is always joined at shutdown, so clips get finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+
+from vcam import overlay, storage
+from vcam.clips import Action, ClipPlanner, PreRoll
+from vcam.frames import Chunk, StreamInfo, StreamTemplate
+from vcam.motion import Box
+
+ANNOTATED = "annotated"
+PASSTHROUGH = "passthrough"
+RECORD_MODES = (ANNOTATED, PASSTHROUGH)
+
+LIVE_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+# x264 "ultrafast" at CRF 27 with one thread: measured the cheapest CPU per frame that still looks
+# fine at 720p (see README); a 2 s GOP so a killed clip loses at most 2 s.
+ENCODER_OPTIONS = {"preset": "ultrafast", "crf": "27", "tune": "zerolatency", "threads": "1"}
+ENCODER_TIME_BASE = Fraction(1, 1000)
+GOP_SECONDS = 2
+OUTLINE_HOLD_S = 1.0  # boxes older than this are not drawn
+QUEUE_SECONDS = 10  # packets the recorder may fall behind by before new ones are dropped
+DRAIN_ON_STOP_S = 2.0
+
+
+class RecordError(Exception):
+    """A clip could not be written (disk full, read-only, unwritable); the camera keeps running."""
+
+
+@dataclass(frozen=True)
+class RecordSettings:
+    mode: str = ANNOTATED
+    clip_seconds: float = 30.0
+    pre_seconds: float = 3.0
+
+
+@dataclass(frozen=True)
+class SavedClip:
+    path: Path
+    duration: float
+    frames: int
+    partial: bool
+
+
+# --- names and moving -----------------------------------------------------------------------
+
+
+def clip_name(camera: str, wall: float) -> str:
+    return f"{camera}_{time.strftime('%Y%m%d_%H%M%S', time.localtime(wall))}"
+
+
+def final_path(video_dir: Path, camera: str, name: str, wall: float, partial: bool = False) -> Path:
+    """``VIDEO_DIR/<camera>/<YYYY-MM-DD>/<name>[_partial].mp4``, made unique with _2, _3…"""
+    folder = storage.camera_dir(video_dir, camera) / time.strftime("%Y-%m-%d", time.localtime(wall))
+    stem = f"{name}_partial" if partial else name
+    path = folder / f"{stem}.mp4"
+    number = 2
+    while path.exists():
+        path = folder / f"{stem}_{number}.mp4"
+        number += 1
+    return path
+
+
+def publish(source: Path, target: Path) -> None:
+    """Move a finished file into place whole: rename on one filesystem, else copy, fsync, rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV: TEMP_DIR on another filesystem
+            raise
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            shutil.copyfile(source, partial)
+            with open(partial, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        source.unlink()
+    storage.fsync_dir(target.parent)
+
+
+def remux(fragmented: Path, target: Path) -> tuple[float, int]:
+    """Copy the readable packets of a fragmented MP4 into an ordinary MP4 with the index in front.
+
+    Returns (duration in seconds, packets). Raises RecordError if nothing could be read.
+    """
+    count, end = 0, 0.0
+    try:
+        with av.open(str(fragmented)) as source:
+            if not source.streams.video:
+                raise RecordError(f"{fragmented.name}: no video in it")
+            stream = source.streams.video[0]
+            with av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as output:
+                out = output.add_stream_from_template(stream)
+                try:
+                    for packet in source.demux(stream):
+                        if packet.dts is None or packet.size == 0:
+                            continue
+                        if packet.pts is not None and packet.time_base is not None:
+                            stop = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                            end = max(end, stop)
+                        packet.stream = out
+                        output.mux(packet)
+                        count += 1
+                except av.error.FFmpegError:
+                    pass  # a clip cut off mid-fragment: keep what came before
+                if count == 0:
+                    raise RecordError(f"{fragmented.name}: no readable frames")
+        with open(target, "rb") as handle:
+            os.fsync(handle.fileno())
+    except (av.error.FFmpegError, OSError) as exc:
+        target.unlink(missing_ok=True)
+        raise RecordError(f"{fragmented.name}: {getattr(exc, 'strerror', None) or exc}") from None
+    except RecordError:
+        target.unlink(missing_ok=True)
+        raise
+    return end, count
+
+
+def finish_file(fragmented: Path, video_dir: Path, camera: str, wall: float, partial: bool) -> SavedClip:
+    """Remux the clip beside itself in TEMP_DIR, move it into VIDEO_DIR, drop the fragmented file."""
+    staged = fragmented.with_name(f".{fragmented.stem}.final.mp4")
+    duration, frames = remux(fragmented, staged)
+    target = final_path(video_dir, camera, fragmented.stem, wall, partial)
+    try:
+        publish(staged, target)
+    except OSError as exc:
+        staged.unlink(missing_ok=True)
+        raise RecordError(f"cannot move the clip to {target.parent}: {exc.strerror or exc}") from None
+    fragmented.unlink(missing_ok=True)
+    return SavedClip(target, duration, frames, partial)
+
+
+def recover(temp_dir: Path, video_dir: Path, camera: str, log: Any) -> list[SavedClip]:
+    """Clips left in TEMP_DIR by a crash or power cut: saved into VIDEO_DIR marked _partial, never deleted."""
+    folder = temp_dir / camera
+    if not folder.is_dir():
+        return []
+    saved = []
+    for stale in folder.glob(".*.final.mp4"):
+        stale.unlink(missing_ok=True)  # an interrupted remux: its source is still there
+    for leftover in sorted(folder.glob("*.mp4")):
+        wall = leftover.stat().st_mtime
+        try:
+            clip = finish_file(leftover, video_dir, camera, wall, partial=True)
+        except RecordError as exc:
+            log.error("clip_unrecoverable", file=str(leftover), error=str(exc))
+            continue
+        log.warning("clip_recovered", path=str(clip.path), duration_s=round(clip.duration, 1))
+        saved.append(clip)
+    return saved
+
+
+# --- writing one clip -------------------------------------------------------------------------
+
+
+class ClipWriter:
+    """One fragmented MP4 in TEMP_DIR: stream copy of packets, or frames encoded as H.264."""
+
+    def __init__(self, path: Path, mode: str, template: StreamTemplate | None, info: StreamInfo, start: float) -> None:
+        self.path = path
+        self.mode = mode
+        self.start = start
+        self.frames = 0
+        self.last_dts = -math.inf
+        self.last_pts = -1
+        fps = info.fps if info.fps and 1 <= info.fps <= 120 else 25.0
+        self.frame_step = 1.0 / fps
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.output = av.open(
+                str(path), "w", format="mp4", options={"movflags": LIVE_MOVFLAGS, "flush_packets": "1"}
+            )
+            if mode == PASSTHROUGH:
+                assert template is not None
+                self.stream = self.output.add_stream_from_template(template.stream)
+                self.time_base = template.time_base
+            else:
+                options = dict(ENCODER_OPTIONS, g=str(max(1, round(fps * GOP_SECONDS))))
+                self.stream = self.output.add_stream("libx264", rate=round(fps), options=options)
+                self.stream.width, self.stream.height, self.stream.pix_fmt = info.width, info.height, "yuv420p"
+                self.stream.codec_context.time_base = ENCODER_TIME_BASE
+                self.time_base = ENCODER_TIME_BASE
+        except (av.error.FFmpegError, OSError) as exc:
+            path.unlink(missing_ok=True)
+            raise RecordError(f"cannot write {path.parent}: {getattr(exc, 'strerror', None) or exc}") from None
+
+    def write_packet(self, chunk: Chunk) -> None:
+        packet = chunk.packet
+        pts = round((chunk.time - self.start) / self.time_base)
+        dts = pts
+        if packet.pts is not None and packet.dts is not None:
+            dts = pts - (packet.pts - packet.dts)
+        dts = max(dts, int(self.last_dts) + 1) if self.last_dts > -math.inf else dts
+        packet.stream = self.stream
+        packet.time_base = self.time_base
+        packet.pts, packet.dts = max(pts, dts), dts
+        packet.duration = max(1, round(self.frame_step / self.time_base))
+        self.last_dts = dts
+        self._mux([packet])
+        self.frames += 1
+
+    def write_frame(self, video: av.VideoFrame, t: float, boxes: tuple[Box, ...], label: str) -> None:
+        pts = round((t - self.start) / ENCODER_TIME_BASE)
+        if pts <= self.last_pts:
+            return  # a frame at or before the last: never twice
+        self.last_pts = pts
+        picture = overlay.annotate_video(video, boxes, label)
+        picture.pts, picture.time_base = pts, ENCODER_TIME_BASE
+        try:
+            packets = self.stream.encode(picture)
+        except av.error.FFmpegError as exc:
+            raise RecordError(f"encoding failed: {exc}") from None
+        self._mux(packets)
+        self.frames += 1
+
+    def _mux(self, packets: Iterable[av.Packet[Any]]) -> None:
+        try:
+            for packet in packets:
+                self.output.mux(packet)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise RecordError(f"writing {self.path.name} failed: {getattr(exc, 'strerror', None) or exc}") from None
+
+    def close(self) -> None:
+        """Flush and close; the file stays readable up to its last fragment even if this fails."""
+        try:
+            if self.mode == ANNOTATED:
+                self._mux(self.stream.encode(None))
+        finally:
+            try:
+                self.output.close()
+            except (av.error.FFmpegError, OSError) as exc:
+                raise RecordError(f"closing {self.path.name} failed: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+# --- the recorder thread ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Opened:
+    connection: int
+    info: StreamInfo
+    template: StreamTemplate | None
+
+
+@dataclass(frozen=True)
+class Closed:
+    connection: int
+
+
+class _Stop:
+    pass
+
+
+Item = Chunk | Opened | Closed | _Stop
+
+
+class Recorder:
+    """Keeps the pre-roll, opens, cuts and finishes clips as the planner says, and saves them."""
+
+    def __init__(
+        self,
+        camera: str,
+        settings: RecordSettings,
+        video_dir: Path,
+        temp_dir: Path,
+        log: Any,
+        *,
+        on_saved: Callable[[SavedClip], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.camera = camera
+        self.settings = settings
+        self.video_dir = video_dir
+        self.temp_dir = temp_dir
+        self.log = log
+        self.on_saved = on_saved
+        self.clock = clock
+        self.queue: queue.Queue[Item] = queue.Queue(maxsize=QUEUE_SECONDS * 30)
+        self.preroll: PreRoll[Chunk] = PreRoll(settings.pre_seconds)
+        self.planner = ClipPlanner(settings.clip_seconds, settings.pre_seconds, settings.mode == PASSTHROUGH)
+        self._lock = threading.Lock()
+        self._motion: list[tuple[int, float, float]] = []
+        self._boxes: tuple[tuple[Box, ...], float] = ((), -math.inf)
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.beat = clock()
+        self.dropped = 0
+        self.saved = 0
+        self._dropping = False
+        self._connection = -1
+        self._info: StreamInfo | None = None
+        self._template: StreamTemplate | None = None
+        self._mode = settings.mode
+        self._writer: ClipWriter | None = None
+        self._writer_wall = 0.0
+        self._last_error: str | None = None
+
+    # --- called from other threads ---
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"{self.camera}-recorder", daemon=True)
+        self._thread.start()
+
+    def feed(self, item: Chunk | Opened | Closed) -> None:
+        """Never blocks the reader: if the recorder is far behind, packets are dropped and counted."""
+        try:
+            self.queue.put_nowait(item)
+            self._dropping = False
+        except queue.Full:
+            self.dropped += 1
+            if not self._dropping:
+                self._dropping = True
+                self.log.error("recorder_behind", dropped=self.dropped)
+
+    def motion(self, connection: int, start: float, until: float) -> None:
+        with self._lock:
+            self._motion.append((connection, start, until))
+
+    def outline(self, boxes: tuple[Box, ...], t: float) -> None:
+        self._boxes = (boxes, t)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with contextlib.suppress(queue.Full):  # a full queue: the loop sees the event within its wait
+            self.queue.put_nowait(_Stop())
+
+    def join(self, deadline: float) -> bool:
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+            return not self._thread.is_alive()
+        return True
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def recording(self) -> bool:
+        return self._writer is not None
+
+    # --- the thread ---
+
+    def _run(self) -> None:
+        for clip in recover(self.temp_dir, self.video_dir, self.camera, self.log):
+            self._saved(clip)
+        while not self._stopping.is_set():
+            self.beat = self.clock()
+            try:
+                item = self.queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self._handle(item)
+        self._drain()
+        self._finish(None)
+        self.log.info("recorder_stopped")
+
+    def _drain(self) -> None:
+        """At stop, write what had already arrived, for a short while at most."""
+        deadline = self.clock() + DRAIN_ON_STOP_S
+        while self.clock() < deadline:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if not isinstance(item, _Stop):
+                self._handle(item)
+
+    def _handle(self, item: Item) -> None:
+        if isinstance(item, Chunk):
+            self._apply_motion()
+            self._chunk(item)
+        elif isinstance(item, Opened):
+            self._finish(None)
+            self.planner.reset()
+            self.preroll.clear()
+            self._connection, self._info, self._template = item.connection, item.info, item.template
+            self._mode = self.settings.mode
+            if self._mode == PASSTHROUGH and item.template is None:
+                self._mode = ANNOTATED
+                self.log.warning("passthrough_unavailable", codec=item.info.codec, recording="annotated")
+            self.planner.cut_on_keyframe = self._mode == PASSTHROUGH
+        elif isinstance(item, Closed) and item.connection == self._connection:
+            self._finish(None)
+            self.planner.reset()
+            self.preroll.clear()
+
+    def _apply_motion(self) -> None:
+        with self._lock:
+            updates, self._motion = self._motion, []
+        for connection, start, until in updates:
+            if connection == self._connection:
+                self.planner.motion(start, until)
+
+    def _chunk(self, chunk: Chunk) -> None:
+        action = self.planner.decide(chunk.time, chunk.keyframe)
+        if action is Action.START:
+            self._open(chunk)
+        elif action is Action.WRITE:
+            self._write(chunk)
+        elif action is Action.CUT:
+            self._finish(chunk.time)
+            self._open(chunk, with_preroll=False)
+        elif action is Action.FINISH:
+            self._finish(chunk.time)
+        self.preroll.add(dataclasses.replace(chunk, frames=()))  # packets only: frames are big
+
+    def _open(self, chunk: Chunk, *, with_preroll: bool = True) -> None:
+        assert self._info is not None
+        start_from = self.planner.start_from if with_preroll else chunk.time
+        earlier = list(self.preroll.since(start_from, self.planner.last_end)) if with_preroll else []
+        if self._mode == PASSTHROUGH and not earlier and not chunk.keyframe:
+            return  # stream copy must begin on a keyframe: wait for one (the event stays pending)
+        first = earlier[0] if earlier else chunk
+        start = first.time if self._mode == PASSTHROUGH else max(start_from, first.time)
+        name = clip_name(self.camera, first.wall + (start - first.time))
+        try:
+            writer = ClipWriter(
+                self.temp_dir / self.camera / f"{name}.mp4", self._mode, self._template, self._info, start
+            )
+        except RecordError as exc:
+            self._failed(exc)
+            self.planner.started(start)
+            self.planner.finished(chunk.time)  # this event goes unrecorded: say so, do not retry per packet
+            return
+        self._writer, self._writer_wall = writer, first.wall + (start - first.time)
+        self.planner.started(start)
+        self.log.info("clip_started", file=writer.path.name, pre_roll_s=round(chunk.time - start, 2), mode=self._mode)
+        try:
+            if self._mode == PASSTHROUGH:
+                for item in earlier:
+                    writer.write_packet(item)
+            else:
+                self._write_preroll_frames(writer, earlier, start)
+        except RecordError as exc:
+            self._failed(exc)
+        self._write(chunk)
+
+    def _write_preroll_frames(self, writer: ClipWriter, earlier: list[Chunk], start: float) -> None:
+        """Annotated clips: decode the pre-roll packets again (only at a clip's start) rather than keep
+        seconds of decoded pictures in memory all the time."""
+        if not earlier or self._info is None:
+            return
+        decoder = av.CodecContext.create(self._info.codec, "r")
+        assert isinstance(decoder, av.VideoCodecContext)
+        if self._template is not None and self._template.stream.codec_context.extradata:
+            decoder.extradata = self._template.stream.codec_context.extradata
+        times = {c.packet.pts: c.time for c in earlier}
+        label_wall = self._writer_wall - start
+        try:
+            decoded: list[av.VideoFrame] = []
+            for item in earlier:
+                decoded += [f for f in decoder.decode(item.packet) if isinstance(f, av.VideoFrame)]
+            decoded += [f for f in decoder.decode(None) if isinstance(f, av.VideoFrame)]
+        except av.error.FFmpegError:
+            pass  # a damaged pre-roll: record from the live frames on
+        for video in decoded:
+            t = times.get(video.pts)
+            if t is not None and t >= start:
+                writer.write_frame(video, t, (), overlay.label(self.camera, label_wall + t))
+
+    def _write(self, chunk: Chunk) -> None:
+        writer = self._writer
+        if writer is None:
+            return
+        try:
+            if self._mode == PASSTHROUGH:
+                writer.write_packet(chunk)
+            else:
+                boxes, seen = self._boxes
+                fresh = boxes if chunk.time - seen <= OUTLINE_HOLD_S else ()
+                for frame in chunk.frames:
+                    if frame.video is not None:
+                        writer.write_frame(frame.video, frame.time, fresh, overlay.label(self.camera, frame.wall))
+        except RecordError as exc:
+            self._failed(exc)
+            self._finish(chunk.time)
+
+    def _finish(self, t: float | None) -> None:
+        """Close the open clip (before the packet at ``t``, or now) and move it into VIDEO_DIR."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        if t is not None and self.planner.recording:
+            self.planner.finished(t)
+        try:
+            writer.close()
+        except RecordError as exc:
+            self._failed(exc)
+        try:
+            clip = finish_file(writer.path, self.video_dir, self.camera, self._writer_wall, partial=False)
+        except RecordError as exc:
+            self._failed(exc)  # the fragmented file stays in TEMP_DIR and is recovered at the next start
+            return
+        self._saved(clip)
+
+    def _saved(self, clip: SavedClip) -> None:
+        self.saved += 1
+        if self._last_error is not None:
+            self._last_error = None
+            self.log.info("recording_recovered")
+        self.log.info("clip_saved", path=str(clip.path), duration_s=round(clip.duration, 2), partial=clip.partial)
+        if self.on_saved is not None:
+            self.on_saved(clip)
+
+    def _failed(self, exc: RecordError) -> None:
+        if str(exc) != self._last_error:
+            self.log.error("clip_failed", error=str(exc))
+        self._last_error = str(exc)
