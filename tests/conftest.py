@@ -64,16 +64,29 @@ def make_clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """H.264 MP4s made with ffmpeg's test pattern (it moves), cached for the session."""
     _require(shutil.which("ffmpeg") is not None, "ffmpeg is not installed")
     folder = tmp_path_factory.mktemp("clips")
-    made: dict[tuple[float, str, int, float], Path] = {}
+    made: dict[tuple[float, str, int, float, float | None], Path] = {}
 
-    def make(seconds: float = 60, size: str = "320x240", fps: int = 10, gop_s: float = 1.0) -> Path:
-        key = (seconds, size, fps, gop_s)
+    def make(
+        seconds: float = 60, size: str = "320x240", fps: int = 10, gop_s: float = 1.0, onset: float | None = None
+    ) -> Path:
+        """``testsrc2`` moves all the time; with ``onset``, a still noisy grey scene where a red
+        40 px square crosses from ``onset`` for 6 s."""
+        key = (seconds, size, fps, gop_s, onset)
         if key not in made:
-            path = folder / f"testsrc_{seconds:g}s_{size}_{fps}fps.mp4"
+            path = folder / f"clip_{len(made)}_{seconds:g}s_{size}_{fps}fps.mp4"
+            if onset is None:
+                source = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}"]
+                graph: list[str] = []
+            else:
+                source = [
+                    *("-f", "lavfi", "-i", f"color=c=0x808080:s={size}:r={fps}"),
+                    *("-f", "lavfi", "-i", f"color=c=red:s=40x40:r={fps}"),
+                ]
+                moving = f"if(between(t,{onset},{onset + 6}),(t-{onset})*45,-100)"
+                graph = ["-filter_complex", f"[0]noise=alls=8:allf=t[bg];[bg][1]overlay=x='{moving}':y=100"]
             subprocess.run(
                 [
-                    *("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"),
-                    *("-i", f"testsrc2=size={size}:rate={fps}", "-t", str(seconds)),
+                    *("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *source, *graph, "-t", str(seconds)),
                     *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"),
                     *("-g", str(max(1, int(fps * gop_s))), str(path)),
                 ],
@@ -306,3 +319,78 @@ def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
         proc.process.wait(10)
         if proc.process.stdout:
             proc.process.stdout.close()
+
+
+# --- checking what was written ---------------------------------------------------------------
+
+
+def ffprobe(path: Path) -> dict[str, str]:
+    """Stream and format facts of a video file, from the real ffprobe."""
+    out = subprocess.run(
+        [
+            *("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0"),
+            *("-show_entries", "stream=codec_name,pix_fmt,nb_read_frames,width,height:format=duration,format_name"),
+            *("-of", "default=noprint_wrappers=1", str(path)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def decodes_cleanly(path: Path) -> bool:
+    result = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True, timeout=120
+    )
+    return result.returncode == 0 and result.stderr.strip() == ""
+
+
+PLAYER_PAGE = """<!doctype html><html><body><video id="v" src="{src}" muted playsinline></video>
+<pre id="out">pending</pre><script>
+const v = document.getElementById("v"), out = document.getElementById("out"), result = {{}};
+v.addEventListener("loadedmetadata", () => {{
+  Object.assign(result, {{duration: v.duration, width: v.videoWidth, height: v.videoHeight}});
+  v.play().then(() => {{ result.playing = true; }}).catch(e => {{ result.playError = String(e); }});
+}});
+v.addEventListener("error", () => {{
+  result.error = v.error ? v.error.code + " " + v.error.message : "unknown";
+  out.textContent = JSON.stringify(result);
+}});
+v.addEventListener("timeupdate", () => {{
+  if (v.currentTime > 1.0 && !result.advanced) {{
+    result.advanced = v.currentTime;
+    out.textContent = JSON.stringify(result);
+  }}
+}});
+</script></body></html>"""
+
+
+def play_in_chromium(clip: Path, scratch: Path) -> dict[str, Any]:
+    """Load ``clip`` in a <video> in Debian's headless Chromium; what the page saw, as a dict."""
+    chromium = shutil.which("chromium")
+    _require(chromium is not None, "chromium is not installed")
+    assert chromium is not None
+    page = clip.parent / "player.html"
+    page.write_text(PLAYER_PAGE.format(src=clip.name))
+    try:
+        result = subprocess.run(
+            [
+                chromium,
+                *("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"),
+                *("--disable-background-networking", "--disable-component-update", "--disable-sync"),
+                f"--user-data-dir={scratch}",
+                *("--autoplay-policy=no-user-gesture-required", "--allow-file-access-from-files"),
+                *("--virtual-time-budget=15000", "--dump-dom", page.as_uri()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    finally:
+        page.unlink()
+    marker = '<pre id="out">'
+    text = result.stdout[result.stdout.find(marker) + len(marker) :].split("<", 1)[0]
+    parsed: dict[str, Any] = json.loads(text) if text.startswith("{") else {"raw": text}
+    return parsed

@@ -19,7 +19,7 @@ from conftest import wait_until
 from vcam import config
 from vcam.demo import SyntheticConnection
 from vcam.errors import REFUSED, STALLED, UNAUTHORIZED, SourceError
-from vcam.frames import Chunk, Frame, StreamInfo
+from vcam.frames import Chunk, Frame, StreamInfo, StreamTemplate
 from vcam.pipeline import LatestFrame, Pipeline
 from vcam.supervisor import Supervisor
 
@@ -63,9 +63,8 @@ def image(value: int = 80) -> np.ndarray:
 class FakeConnection:
     """Frames without a real stream behind them (nothing to record): for connection handling."""
 
-    template = None
-
     def __init__(self, count: int | None, end: SourceError | None = None, interval: float = 0.0) -> None:
+        self.template: StreamTemplate | None = None
         self.info = StreamInfo("fake", 32, 24, 10.0)
         self.lagging = False
         self.count = count
@@ -85,7 +84,8 @@ class FakeConnection:
 
     def chunks(self) -> Iterator[Chunk]:
         for frame in self.frames():
-            yield Chunk(av.Packet(b"\0"), frame.time, True, (frame,), frame.wall)
+            packet: av.Packet[Any] = av.Packet(b"\0")
+            yield Chunk(packet, frame.time, True, (frame,), frame.wall)
 
     def close(self) -> None:
         self.closed = True

@@ -1,0 +1,202 @@
+"""Clips from the real daemon recording a real RTSP camera, checked with ffprobe, ffmpeg and PyAV."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import Daemon, RtspServer, decodes_cleanly, ffprobe, play_in_chromium
+
+pytestmark = pytest.mark.slow
+
+
+def clips(video_dir: Path) -> list[Path]:
+    return sorted(p for p in video_dir.glob("*/*/*.mp4") if not p.name.startswith("."))
+
+
+def red_times(path: Path) -> list[float]:
+    """Times (s from the clip's start) of the frames that show the red square."""
+    found = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            rgb = frame.to_ndarray(format="rgb24").astype(int)
+            red = (rgb[:, :, 0] > 180) & (rgb[:, :, 1] < 80) & (rgb[:, :, 2] < 80)
+            if red.sum() > 200:
+                found.append(float(frame.time or 0.0))
+    return found
+
+
+def temp_files(video_dir: Path) -> list[Path]:
+    return [p for p in (video_dir / ".tmp").rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("mode", ["annotated", "passthrough"])
+def test_a_motion_event_gives_a_30_s_clip_with_pre_roll(
+    make_clip: Callable[..., Path],
+    rtsp_server: Callable[..., RtspServer],
+    daemon: Callable[..., Daemon],
+    tmp_path: Path,
+    mode: str,
+) -> None:
+    server = rtsp_server(clip=make_clip(seconds=60, onset=8))
+    proc = daemon(RTSP_URL=server.url, RECORD_MODE=mode, PRE_SECONDS="3")
+    proc.wait_for("motion_started", 20)
+    _, saved = proc.wait_for("clip_saved", 50)
+    path = Path(saved["path"])
+    assert path.parent.parent == tmp_path / "video" / "camera"
+    assert path.name.startswith("camera_") and path.suffix == ".mp4"
+    facts = ffprobe(path)
+    duration = float(facts["duration"])
+    print(f"{mode}: clip {path.name} duration {duration:.2f} s, {facts['nb_read_frames']} frames")
+    assert facts["codec_name"] == "h264"
+    assert facts["pix_fmt"] == "yuv420p"
+    assert abs(duration - 30) <= 1
+    assert decodes_cleanly(path)
+    red = red_times(path)
+    assert red, "the moving square is in the clip"
+    print(f"{mode}: motion appears {red[0]:.2f} s into the clip (PRE_SECONDS=3)")
+    assert 2.0 <= red[0] <= 4.5  # the clip starts about 3 s before the motion did
+    played = play_in_chromium(path, tmp_path / "chromium")
+    print(f"{mode}: Chromium saw {played}")
+    assert abs(played["duration"] - 30) <= 1
+    assert played.get("playing") is True
+    assert played.get("advanced", 0) > 1.0
+    assert proc.terminate()[0] == 0
+    assert temp_files(tmp_path / "video") == []
+
+
+def thumbnails(path: Path) -> np.ndarray:
+    """Every frame as a small grey picture (below the label band), for finding frames in the source."""
+    found = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            gray = frame.to_ndarray(format="gray")[40:, :]
+            found.append(gray[::8, ::8].astype(np.float32))
+    return np.stack(found)
+
+
+def source_index(source: np.ndarray, picture: np.ndarray) -> int:
+    return int(np.argmin(((source - picture) ** 2).mean(axis=(1, 2))))
+
+
+@pytest.mark.parametrize("mode", ["annotated", "passthrough"])
+def test_continuous_motion_gives_consecutive_clips_with_no_gap(
+    make_clip: Callable[..., Path],
+    rtsp_server: Callable[..., RtspServer],
+    daemon: Callable[..., Daemon],
+    mode: str,
+) -> None:
+    served = make_clip()  # testsrc2 moves all the time
+    server = rtsp_server(clip=served)
+    proc = daemon(RTSP_URL=server.url, RECORD_MODE=mode, CLIP_SECONDS="10", PRE_SECONDS="2")
+    proc.wait_for("clip_saved", 60, count=2)
+    assert proc.terminate()[0] == 0
+    first, second = (Path(e["path"]) for _, e in proc.events("clip_saved")[:2])
+    durations = [float(ffprobe(p)["duration"]) for p in (first, second)]
+    print(f"{mode}: consecutive clips {durations} s")
+    for duration in durations:
+        assert abs(duration - 10) <= 1.05  # a 1 s GOP for stream copy
+    source = thumbnails(served)
+    one, two = thumbnails(first), thumbnails(second)
+    last_of_first, first_of_second = source_index(source, one[-1]), source_index(source, two[0])
+    print(f"{mode}: first clip ends at source frame {last_of_first}, the next starts at {first_of_second}")
+    assert first_of_second == last_of_first + 1  # not one frame lost, none twice
+    inside = [source_index(source, t) for t in one]
+    assert inside == list(range(inside[0], inside[0] + len(one)))  # and none lost inside a clip
+
+
+def test_sigterm_finishes_the_clip_in_progress(
+    make_clip: Callable[..., Path],
+    rtsp_server: Callable[..., RtspServer],
+    daemon: Callable[..., Daemon],
+    tmp_path: Path,
+) -> None:
+    server = rtsp_server(clip=make_clip(seconds=60, onset=3))
+    proc = daemon(RTSP_URL=server.url)
+    proc.wait_for("clip_started", 20)
+    time.sleep(4)
+    code, took = proc.terminate()
+    print(f"SIGTERM during a clip: exit {code} after {took:.2f} s")
+    assert code == 0
+    assert took < 10
+    (saved,) = [e for _, e in proc.events("clip_saved")]
+    path = Path(saved["path"])
+    assert path.exists() and decodes_cleanly(path)
+    assert 4 <= float(ffprobe(path)["duration"]) <= 12
+    assert temp_files(tmp_path / "video") == []
+
+
+def test_sigkill_mid_clip_is_recovered_at_the_next_start(
+    make_clip: Callable[..., Path],
+    rtsp_server: Callable[..., RtspServer],
+    daemon: Callable[..., Daemon],
+    tmp_path: Path,
+) -> None:
+    server = rtsp_server(clip=make_clip(seconds=60, onset=3))
+    proc = daemon(RTSP_URL=server.url)
+    proc.wait_for("clip_started", 20)
+    time.sleep(8)
+    assert proc.process is not None
+    proc.process.send_signal(signal.SIGKILL)
+    proc.process.wait(10)
+    left = temp_files(tmp_path / "video")
+    assert len(left) == 1  # the fragmented clip in TEMP_DIR
+    again = daemon(RTSP_URL=server.url)
+    _, recovered = again.wait_for("clip_recovered", 15)
+    path = Path(recovered["path"])
+    assert path.name.endswith("_partial.mp4")
+    duration = float(ffprobe(path)["duration"])
+    print(f"recovered after SIGKILL at ~8 s into the clip: {duration:.2f} s playable")
+    assert duration >= 5  # all but the last fragment (2 s GOP)
+    assert decodes_cleanly(path)
+    assert again.terminate()[0] == 0
+
+
+def test_camera_dropping_mid_clip_keeps_the_clip(
+    make_clip: Callable[..., Path], rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon]
+) -> None:
+    server = rtsp_server(clip=make_clip(seconds=60, onset=3))
+    proc = daemon(RTSP_URL=server.url, RECONNECT_DELAY="1")
+    proc.wait_for("clip_started", 20)
+    time.sleep(3)
+    server.kill()
+    _, saved = proc.wait_for("clip_saved", 15)
+    assert decodes_cleanly(Path(saved["path"]))
+    assert proc.terminate()[0] == 0
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 64 MB tmpfs the test can make read-only (needs root, as in CI)."""
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)]).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_read_only_video_dir_is_a_clear_error_not_a_crash(
+    make_clip: Callable[..., Path],
+    rtsp_server: Callable[..., RtspServer],
+    daemon: Callable[..., Daemon],
+    small_fs: Path,
+) -> None:
+    server = rtsp_server(clip=make_clip(seconds=60, onset=6))
+    proc = daemon(RTSP_URL=server.url, VIDEO_DIR=str(small_fs), CLIP_SECONDS="5")
+    proc.wait_for("camera_connected", 15)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    _, failed = proc.wait_for("clip_failed", 20)
+    print(f"read-only VIDEO_DIR: {failed['error']}")
+    assert "Read-only file system" in failed["error"]
+    assert proc.process is not None and proc.process.poll() is None
+    subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+    assert proc.terminate()[0] == 0
+    assert "Traceback" not in proc.output()
