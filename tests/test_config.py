@@ -116,7 +116,7 @@ def test_password_never_in_errors_or_description() -> None:
 def test_motion_defaults_and_values() -> None:
     motion = parse().camera.motion
     assert (motion.algorithm, motion.threshold, motion.min_area, motion.min_frames) == ("mog2", 16, 0.5, 2)
-    assert (motion.post_seconds, motion.detect_width, motion.detect_fps) == (2, 320, 8)
+    assert (motion.post_seconds, motion.detect_width, motion.detect_fps) == (2, 320, 5)
     assert motion.regions == motion.mask == ()
     tuned = parse(
         MOTION_ALGORITHM="KNN",

@@ -46,8 +46,8 @@ def test_reconnects_after_the_camera_restarts(
     server = rtsp_server()
     proc = daemon(RTSP_URL=server.url, RECONNECT_DELAY="1", SNAPSHOT_INTERVAL="1")
     proc.wait_for("camera_connected", 15)
-    server.kill()
     killed = time.monotonic()
+    server.kill()
     _, lost = proc.wait_for("camera_lost", 10, since=killed)
     assert lost["reason"] in ("ended", "stalled", "unreachable")
     time.sleep(4)  # the camera stays down a while: retries see a closed port
@@ -70,8 +70,8 @@ def test_frozen_camera_is_detected_as_a_stall_and_recovered(
     server = rtsp_server()
     proc = daemon(RTSP_URL=server.url, STALL_TIMEOUT="4", RECONNECT_DELAY="1")
     proc.wait_for("camera_connected", 15)
-    server.freeze()  # SIGSTOP: the TCP connection stays open, no data flows
     frozen = time.monotonic()
+    server.freeze()  # SIGSTOP: the TCP connection stays open, no data flows
     at, lost = proc.wait_for("camera_lost", 4 + 2 + 1, since=frozen)
     detect_s = at - frozen
     print(f"stall detected after {detect_s:.2f} s (STALL_TIMEOUT=4)")

@@ -34,7 +34,7 @@ def test_small_object_crossing_is_one_event_at_the_right_time() -> None:
     found = events(seconds=12, object_at=crossing(start=3, duration=4))
     assert len(found) == 1
     start, end = found[0]
-    assert 3.0 <= start <= 3.5
+    assert 3.0 <= start <= 4.0  # entering takes 0.4 s; 5 analysed frames a second, 2 in a row
     assert 7.0 <= end <= 7.0 + DEFAULTS.post_seconds + 0.3
 
 
@@ -58,7 +58,7 @@ def test_slow_illumination_ramp_is_not_motion() -> None:
 def test_object_moving_through_a_brightness_change_is_one_event() -> None:
     found = events(seconds=14, object_at=crossing(start=3, duration=6), gain=step(5, 1.0, 1.4))
     assert len(found) == 1
-    assert 3.0 <= found[0][0] <= 3.5
+    assert 3.0 <= found[0][0] <= 4.0
 
 
 def test_regions_and_masks_limit_what_is_watched() -> None:

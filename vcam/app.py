@@ -167,6 +167,13 @@ def run(settings: config.Config) -> int:
     started = time.monotonic()
     clean = supervisor.stop(STOP_BUDGET_S)
     log.info("vcam_stopped", clean=clean, stop_s=round(time.monotonic() - started, 2))
+    if not clean:
+        # A reader still blocked inside FFmpeg on a frozen camera: clips are finished (the recorder is
+        # always joined), and letting the interpreter tear down modules under that thread can crash
+        # it. Leave at once instead.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
     return EXIT_OK
 
 

@@ -95,7 +95,7 @@ DEFAULTS: dict[str, str] = {
     "MOTION_REGIONS": "",
     "MOTION_MASK": "",
     "DETECT_WIDTH": "320",
-    "DETECT_FPS": "8",
+    "DETECT_FPS": "5",
     "RECORD_MODE": "annotated",
     "CLIP_SECONDS": "30",
     "PRE_SECONDS": "3",

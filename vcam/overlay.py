@@ -66,7 +66,6 @@ def annotate_video(video: av.VideoFrame, boxes: Sequence[Box], text: str) -> av.
     planes[0][:band_h, :band_w] = band[:band_h, :band_w]
     for plane in planes[1:]:
         plane[: (band_h + 1) // 2, : (band_w + 1) // 2] = _NEUTRAL_UV
-    picture.pts, picture.time_base = video.pts, video.time_base
     return picture
 
 

@@ -15,6 +15,7 @@ import queue
 import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -40,7 +41,7 @@ ENCODER_OPTIONS = {"preset": "ultrafast", "crf": "27", "tune": "zerolatency", "t
 ENCODER_TIME_BASE = Fraction(1, 1000)
 GOP_SECONDS = 2
 OUTLINE_HOLD_S = 1.0  # boxes older than this are not drawn
-QUEUE_SECONDS = 10  # packets the recorder may fall behind by before new ones are dropped
+QUEUE_PACKETS = 600  # how far (20 s at 30 fps) the recorder may fall behind before packets are dropped
 DRAIN_ON_STOP_S = 2.0
 
 
@@ -300,7 +301,7 @@ class Recorder:
         self.log = log
         self.on_saved = on_saved
         self.clock = clock
-        self.queue: queue.Queue[Item] = queue.Queue(maxsize=QUEUE_SECONDS * 30)
+        self.queue: queue.Queue[Item] = queue.Queue(maxsize=QUEUE_PACKETS)
         self.preroll: PreRoll[Chunk] = PreRoll(settings.pre_seconds)
         self.planner = ClipPlanner(settings.clip_seconds, settings.pre_seconds, settings.mode == PASSTHROUGH)
         self._lock = threading.Lock()
@@ -318,6 +319,10 @@ class Recorder:
         self._mode = settings.mode
         self._writer: ClipWriter | None = None
         self._writer_wall = 0.0
+        self._previous: tuple[ClipWriter, float] | None = None  # cut, waiting for held-back pictures
+        self._decoder: av.VideoCodecContext | None = None
+        # (packet pts, our time) of packets fed to the decoder, to time the pictures it returns
+        self._pending: deque[tuple[int | None, float]] = deque()
         self._last_error: str | None = None
 
     # --- called from other threads ---
@@ -327,7 +332,10 @@ class Recorder:
         self._thread.start()
 
     def feed(self, item: Chunk | Opened | Closed) -> None:
-        """Never blocks the reader: if the recorder is far behind, packets are dropped and counted."""
+        """Never blocks the reader: if the recorder is far behind, packets are dropped and counted.
+        Only packets are queued (decoded pictures would cost megabytes each)."""
+        if isinstance(item, Chunk) and item.frames:
+            item = dataclasses.replace(item, frames=())
         try:
             self.queue.put_nowait(item)
             self._dropping = False
@@ -373,10 +381,20 @@ class Recorder:
                 item = self.queue.get(timeout=0.5)
             except queue.Empty:
                 continue
-            self._handle(item)
+            self._guarded(item)
         self._drain()
         self._finish(None)
         self.log.info("recorder_stopped")
+
+    def _guarded(self, item: Item) -> None:
+        """This thread must outlive anything one packet does: log the unexpected, drop the clip, go on."""
+        try:
+            self._handle(item)
+        except Exception as exc:
+            self.log.exception("recorder_error", error=f"{type(exc).__name__}: {exc}")
+            self._writer, self._decoder, self._previous = None, None, None
+            self.planner.reset()
+            self.preroll.clear()
 
     def _drain(self) -> None:
         """At stop, write what had already arrived, for a short while at most."""
@@ -387,7 +405,7 @@ class Recorder:
             except queue.Empty:
                 return
             if not isinstance(item, _Stop):
-                self._handle(item)
+                self._guarded(item)
 
     def _handle(self, item: Item) -> None:
         if isinstance(item, Chunk):
@@ -422,11 +440,11 @@ class Recorder:
         elif action is Action.WRITE:
             self._write(chunk)
         elif action is Action.CUT:
-            self._finish(chunk.time)
+            self._finish(chunk.time, cut=True)
             self._open(chunk, with_preroll=False)
         elif action is Action.FINISH:
             self._finish(chunk.time)
-        self.preroll.add(dataclasses.replace(chunk, frames=()))  # packets only: frames are big
+        self.preroll.add(chunk)
 
     def _open(self, chunk: Chunk, *, with_preroll: bool = True) -> None:
         assert self._info is not None
@@ -436,7 +454,8 @@ class Recorder:
             return  # stream copy must begin on a keyframe: wait for one (the event stays pending)
         first = earlier[0] if earlier else chunk
         start = first.time if self._mode == PASSTHROUGH else max(start_from, first.time)
-        name = clip_name(self.camera, first.wall + (start - first.time))
+        wall = first.wall + (start - first.time)
+        name = clip_name(self.camera, wall)
         try:
             writer = ClipWriter(
                 self.temp_dir / self.camera / f"{name}.mp4", self._mode, self._template, self._info, start
@@ -444,43 +463,29 @@ class Recorder:
         except RecordError as exc:
             self._failed(exc)
             self.planner.started(start)
-            self.planner.finished(chunk.time)  # this event goes unrecorded: say so, do not retry per packet
+            self.planner.finished(chunk.time)  # this event goes unrecorded: said once, not retried per packet
             return
-        self._writer, self._writer_wall = writer, first.wall + (start - first.time)
+        self._writer, self._writer_wall = writer, wall
         self.planner.started(start)
         self.log.info("clip_started", file=writer.path.name, pre_roll_s=round(chunk.time - start, 2), mode=self._mode)
-        try:
-            if self._mode == PASSTHROUGH:
-                for item in earlier:
-                    writer.write_packet(item)
-            else:
-                self._write_preroll_frames(writer, earlier, start)
-        except RecordError as exc:
-            self._failed(exc)
-        self._write(chunk)
+        if self._mode == ANNOTATED and self._decoder is None:
+            # decode from the pre-roll's keyframe on; a cut keeps the decoder it has
+            self._decoder = self._new_decoder()
+            self._pending.clear()
+        for item in [*earlier, chunk]:
+            self._write(item)
 
-    def _write_preroll_frames(self, writer: ClipWriter, earlier: list[Chunk], start: float) -> None:
-        """Annotated clips: decode the pre-roll packets again (only at a clip's start) rather than keep
-        seconds of decoded pictures in memory all the time."""
-        if not earlier or self._info is None:
-            return
+    def _new_decoder(self) -> av.VideoCodecContext:
+        """Annotated clips decode the packets again here, rather than keep decoded pictures queued:
+        a second decode costs less than the memory seconds of 720p frames would take on a Pi."""
+        assert self._info is not None
         decoder = av.CodecContext.create(self._info.codec, "r")
         assert isinstance(decoder, av.VideoCodecContext)
+        # one thread: frame threading would hold pictures back, and those would miss a cut
+        decoder.thread_count = 1
         if self._template is not None and self._template.stream.codec_context.extradata:
             decoder.extradata = self._template.stream.codec_context.extradata
-        times = {c.packet.pts: c.time for c in earlier}
-        label_wall = self._writer_wall - start
-        try:
-            decoded: list[av.VideoFrame] = []
-            for item in earlier:
-                decoded += [f for f in decoder.decode(item.packet) if isinstance(f, av.VideoFrame)]
-            decoded += [f for f in decoder.decode(None) if isinstance(f, av.VideoFrame)]
-        except av.error.FFmpegError:
-            pass  # a damaged pre-roll: record from the live frames on
-        for video in decoded:
-            t = times.get(video.pts)
-            if t is not None and t >= start:
-                writer.write_frame(video, t, (), overlay.label(self.camera, label_wall + t))
+        return decoder
 
     def _write(self, chunk: Chunk) -> None:
         writer = self._writer
@@ -490,28 +495,88 @@ class Recorder:
             if self._mode == PASSTHROUGH:
                 writer.write_packet(chunk)
             else:
-                boxes, seen = self._boxes
-                fresh = boxes if chunk.time - seen <= OUTLINE_HOLD_S else ()
-                for frame in chunk.frames:
-                    if frame.video is not None:
-                        writer.write_frame(frame.video, frame.time, fresh, overlay.label(self.camera, frame.wall))
+                self._encode(writer, self._decode(chunk))
         except RecordError as exc:
             self._failed(exc)
             self._finish(chunk.time)
 
-    def _finish(self, t: float | None) -> None:
-        """Close the open clip (before the packet at ``t``, or now) and move it into VIDEO_DIR."""
-        writer, self._writer = self._writer, None
+    def _decode(self, chunk: Chunk | None) -> list[tuple[av.VideoFrame, float]]:
+        """Frames with their times on our timeline; ``None`` flushes the decoder."""
+        if self._decoder is None:
+            return []
+        if chunk is not None:
+            self._pending.append((chunk.packet.pts, chunk.time))
+        try:
+            frames = self._decoder.decode(chunk.packet if chunk is not None else None)
+        except av.error.FFmpegError:
+            return []  # a damaged packet: the next keyframe repairs the picture
+        found = []
+        for video in frames:
+            t = self._time_of(video.pts)
+            if isinstance(video, av.VideoFrame) and t is not None:
+                found.append((video, t))
+        while len(self._pending) > 64:  # packets that never came out as pictures
+            self._pending.popleft()
+        return found
+
+    def _time_of(self, pts: int | None) -> float | None:
+        """Our time for a decoded picture: the packet with its timestamp (or the first untimed one)."""
+        for index, (packet_pts, t) in enumerate(self._pending):
+            if packet_pts == pts:
+                del self._pending[index]
+                return t
+        return None
+
+    def _encode(self, writer: ClipWriter, frames: list[tuple[av.VideoFrame, float]]) -> None:
+        boxes, seen = self._boxes
+        for video, t in frames:
+            target = writer
+            if t < writer.start:
+                if self._previous is None:
+                    continue  # pre-roll from before the clip's start
+                target = self._previous[0]  # a picture the decoder held back past a cut (B-frames)
+            elif self._previous is not None:
+                self._publish(*self._previous)  # pictures come out in order: the last clip is complete
+                self._previous = None
+            fresh = boxes if abs(t - seen) <= OUTLINE_HOLD_S else ()
+            wall = self._writer_wall + t - writer.start
+            target.write_frame(video, t, fresh, overlay.label(self.camera, wall))
+
+    def _finish(self, t: float | None, *, cut: bool = False) -> None:
+        """Close the open clip (before the packet at ``t``, or now) and move it into VIDEO_DIR.
+
+        At a cut the decoder carries on into the next clip (which need not start on a keyframe);
+        an annotated clip stays open until the decoder has returned its last pictures."""
+        writer = self._writer
         if writer is None:
             return
-        if t is not None and self.planner.recording:
-            self.planner.finished(t)
+        self._writer = None
+        if cut and t is not None:
+            self.planner.cut(t)
+            if self._mode == ANNOTATED:
+                self._previous = (writer, self._writer_wall)
+                return
+        else:
+            if self.planner.recording:
+                self.planner.finished(t if t is not None else math.inf)
+            self._writer = writer  # so the decoder's last pictures can still reach it
+            try:
+                self._encode(writer, self._decode(None))
+            except RecordError as exc:
+                self._failed(exc)
+            self._writer, self._decoder = None, None
+            if self._previous is not None:
+                self._publish(*self._previous)
+                self._previous = None
+        self._publish(writer, self._writer_wall)
+
+    def _publish(self, writer: ClipWriter, wall: float) -> None:
         try:
             writer.close()
         except RecordError as exc:
             self._failed(exc)
         try:
-            clip = finish_file(writer.path, self.video_dir, self.camera, self._writer_wall, partial=False)
+            clip = finish_file(writer.path, self.video_dir, self.camera, wall, partial=False)
         except RecordError as exc:
             self._failed(exc)  # the fragmented file stays in TEMP_DIR and is recovered at the next start
             return

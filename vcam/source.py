@@ -138,12 +138,14 @@ class Timeline:
     advertised frame rate is wrong), continuous across file loops; by arrival time where the
     stream has no real timestamps."""
 
-    def __init__(self, *, by_arrival: bool) -> None:
+    def __init__(self, *, by_arrival: bool, step: float = 0.04) -> None:
         self.by_arrival = by_arrival
+        self.step = step
         self.started: float | None = None
         self.first_raw: float | None = None
         self.offset = 0.0
         self.last = 0.0
+        self.untimed_start = False  # the first packet came without a timestamp (live RTSP does that)
 
     def stamp(self, raw: float | None, now: float) -> float:
         """Our time for a stream timestamp; a missing one counts as the latest time seen."""
@@ -152,10 +154,13 @@ class Timeline:
         if self.by_arrival:
             value = now - self.started
         elif raw is None:
+            if self.first_raw is None:
+                self.untimed_start = True
             return self.last
         else:
             if self.first_raw is None:
-                self.first_raw = float(raw)
+                # a first packet without a timestamp stood one frame before this one
+                self.first_raw = float(raw) - (self.step if self.untimed_start else 0.0)
             value = float(raw) - self.first_raw + self.offset
         self.last = max(self.last, value)
         return value
@@ -165,7 +170,7 @@ class Timeline:
 
     def restart(self, step: float) -> None:
         """The file starts over: carry on one frame after where it ended."""
-        self.offset, self.first_raw = self.last + step, None
+        self.offset, self.first_raw, self.untimed_start = self.last + step, None, False
 
 
 class AvConnection:
@@ -203,7 +208,8 @@ class AvConnection:
 
     def chunks(self) -> Iterator[Chunk]:
         stall = self.camera.stall_timeout
-        timeline = Timeline(by_arrival=self.timed_by_arrival)
+        step = 1.0 / self.info.fps if self.info.fps else 0.04
+        timeline = Timeline(by_arrival=self.timed_by_arrival, step=step)
         lag = LagTracker()
         last_frame_at = self.clock()
         index = 0
@@ -211,12 +217,12 @@ class AvConnection:
         while True:
             try:
                 for packet in self.container.demux(self.stream):
-                    raw = packet.pts if packet.pts is not None else packet.dts
-                    if raw is None or packet.time_base is None or not (started or packet.is_keyframe):
-                        continue
+                    if packet.size == 0 or packet.time_base is None or not (started or packet.is_keyframe):
+                        continue  # an empty end-of-stream marker, or what comes before the first keyframe
                     started = True
                     now = self.clock()
-                    t = timeline.stamp(float(raw * packet.time_base), now)
+                    raw = packet.pts if packet.pts is not None else packet.dts
+                    t = timeline.stamp(None if raw is None else float(raw * packet.time_base), now)
                     frames = []
                     for video in _decode(packet):
                         ft = timeline.stamp(video.time, now)
@@ -236,7 +242,7 @@ class AvConnection:
             if not self.is_file:
                 raise SourceError(ENDED, "the camera ended the stream")
             self.container.seek(0)
-            timeline.restart(1.0 / self.info.fps if self.info.fps else 0.04)
+            timeline.restart(step)
 
     def _keep_pace(self, stream_elapsed: float, wall_elapsed: float, lag: LagTracker, now: float) -> None:
         """Files play at real speed. While decoding runs behind a camera, decode keyframes only

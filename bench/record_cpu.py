@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Per-camera CPU and memory of the daemon on a live RTSP camera, against the decode floor.
+
+    python bench/record_cpu.py [--seconds 60]
+
+Serves two 720p 15 fps H.264 streams from a real RTSP server on 127.0.0.1 (tests/rtsp_server.py,
+Debian's gst-rtsp-server): a still scene with sensor noise, and one where things move all the time.
+For each, the floor is `ffmpeg -threads 1` decoding the stream for the same time; then the daemon
+runs on it: idle (still scene: decode + detection), recording with stream copy, recording
+annotated (outlines drawn, H.264 encoded). CPU is user + system time of the process over the
+window (after the camera connected); RSS is the daemon's peak. Targets: idle <= 1.3x,
+passthrough <= 1.35x, annotated <= 3x, peak RSS <= 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def make_stream(folder: Path, still: bool, seconds: int) -> Path:
+    path = folder / ("still.mp4" if still else "moving.mp4")
+    source = "testsrc2=size=1280x720:rate=15"
+    filters = "select=eq(n\\,0),loop=-1:1:0,noise=alls=4:allf=t" if still else "null"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            "-vf",
+            filters,
+            "-t",
+            str(seconds),
+            "-r",
+            "15",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "30",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+def serve(clip: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    server = subprocess.Popen(
+        ["/usr/bin/python3", str(REPO / "tests" / "rtsp_server.py"), "--file", str(clip), "--port", str(port)],
+        stdout=subprocess.PIPE,
+    )
+    assert server.stdout is not None
+    if not server.stdout.readline().startswith(b"READY"):
+        raise SystemExit("the RTSP server did not start")
+    return server, f"rtsp://127.0.0.1:{port}/stream"
+
+
+def floor_cpu(url: str, seconds: float) -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = usage.ru_utime + usage.ru_stime
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-threads",
+            "1",
+            "-rtsp_transport",
+            "tcp",
+            "-i",
+            url,
+            "-t",
+            str(seconds),
+            "-f",
+            "null",
+            "-",
+        ],
+        check=True,
+    )
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime - before
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def daemon_cpu(url: str, mode: str, seconds: float, video_dir: Path) -> tuple[float, float, int]:
+    env = dict(
+        os.environ,
+        RTSP_URL=url,
+        RECORD_MODE=mode,
+        VIDEO_DIR=str(video_dir),
+        LOG_FORMAT="json",
+        SNAPSHOT_INTERVAL="60",
+        PYTHONUNBUFFERED="1",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "vcam_runner.py")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if '"camera_connected"' in line:
+            break
+    time.sleep(2)  # past the start of the first clip
+    before = process_cpu(proc.pid)
+    time.sleep(seconds)
+    used = process_cpu(proc.pid) - before
+    rss = peak_rss_mb(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.communicate(timeout=30)[1]
+    saved = sum(1 for line in rest.splitlines() if '"clip_saved"' in line)
+    return used, rss, saved
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    length = int(args.seconds + 30)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        for still, mode, label in (
+            (True, "annotated", "idle (no motion)"),
+            (False, "passthrough", "recording, stream copy"),
+            (False, "annotated", "recording, annotated"),
+        ):
+            clip = make_stream(base, still, length)
+            server, url = serve(clip)
+            try:
+                floor = floor_cpu(url, args.seconds)
+                used, rss, saved = daemon_cpu(url, mode, args.seconds, base / f"video-{mode}-{still}")
+            finally:
+                server.terminate()
+                server.wait()
+            rows.append(
+                {"what": label, "floor_s": floor, "vcam_s": used, "ratio": used / floor, "rss_mb": rss, "clips": saved}
+            )
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    print(f"720p 15 fps H.264 over RTSP, {args.seconds:g} s windows; CPU seconds, ratio to ffmpeg -threads 1")
+    print("| mode | ffmpeg decode (floor) | vcam | ratio | peak RSS | clips saved |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['what']} | {row['floor_s']:.2f} s | {row['vcam_s']:.2f} s | {row['ratio']:.2f}x "
+            f"| {row['rss_mb']:.0f} MB |"
+        )
+
+
+if __name__ == "__main__":
+    main()
