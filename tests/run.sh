@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-    ffmpeg python3-venv chromium
+    ffmpeg python3-venv chromium systemd
     gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
     gstreamer1.0-libav

@@ -56,7 +56,8 @@ class ClipPlanner:
 
     def motion(self, start: float, until: float) -> None:
         """An event began at ``start`` (stream time); motion goes on at least until ``until``."""
-        if not self.recording and start >= self.last_end - self.pre_seconds:
+        if not self.recording and until > self.last_end:
+            # motion not yet covered by a clip (a new event, or one that resumed after its clip ended)
             self.pending_start = start if self.pending_start is None else min(self.pending_start, start)
         self.motion_until = max(self.motion_until, until)
 

@@ -15,12 +15,14 @@ from typing import TypeVar
 from vcam import camera_url
 from vcam.motion import ALGORITHMS, MotionSettings, Polygon, rectangle
 from vcam.recorder import RECORD_MODES, RecordSettings
+from vcam.retention import Policy
 
 T = TypeVar("T")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "console", "json", "journal")
 TRANSPORTS = ("tcp", "udp")
+GB = 1_000_000_000
 _CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -44,6 +46,9 @@ class Config:
     camera: CameraConfig
     video_dir: Path
     temp_dir: Path
+    events_db: Path
+    retention: Policy
+    health_timeout: float
     log_level: str
     log_format: str
 
@@ -72,6 +77,12 @@ class Config:
             ("RECORD_MODE", cam.record.mode),
             ("CLIP_SECONDS", _num(cam.record.clip_seconds)),
             ("PRE_SECONDS", _num(cam.record.pre_seconds)),
+            ("EVENTS_DB", str(self.events_db)),
+            ("RETENTION_DAYS", _num(self.retention.retention_days)),
+            ("SNAPSHOT_RETENTION_DAYS", _num(self.retention.snapshot_retention_days)),
+            ("MAX_STORAGE_GB", _num(self.retention.max_storage_bytes / GB)),
+            ("MIN_FREE_GB", _num(self.retention.min_free_bytes / GB)),
+            ("HEALTH_TIMEOUT", _num(self.health_timeout)),
             ("LOG_LEVEL", self.log_level),
             ("LOG_FORMAT", self.log_format),
         ]
@@ -99,6 +110,12 @@ DEFAULTS: dict[str, str] = {
     "RECORD_MODE": "annotated",
     "CLIP_SECONDS": "30",
     "PRE_SECONDS": "3",
+    "EVENTS_DB": "",
+    "RETENTION_DAYS": "30",
+    "SNAPSHOT_RETENTION_DAYS": "7",
+    "MAX_STORAGE_GB": "0",
+    "MIN_FREE_GB": "1",
+    "HEALTH_TIMEOUT": "300",
     "LOG_LEVEL": "info",
     "LOG_FORMAT": "auto",
 }
@@ -140,14 +157,14 @@ class _Reader:
             self.fail(name, value, expected)
             return fallback
 
-    def seconds(self, name: str, *, allow_zero: bool = False) -> float:
+    def seconds(self, name: str, *, allow_zero: bool = False, unit: str = "seconds") -> float:
         def convert(text: str) -> float:
             number = float(text)
             if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
                 raise ValueError(text)
             return number
 
-        expected = "a number of seconds >= 0" if allow_zero else "a number of seconds > 0"
+        expected = f"a number of {unit} >= 0" if allow_zero else f"a number of {unit} > 0"
         return self.parse(name, convert, expected, 1.0)
 
     def number(self, name: str, low: float, high: float) -> float:
@@ -282,10 +299,19 @@ def parse(env: Mapping[str, str]) -> Config:
     video_dir = Path(r.raw("VIDEO_DIR"))
     temp_text = r.raw("TEMP_DIR")
     temp_dir = Path(temp_text) if temp_text else video_dir / ".tmp"
+    events_text = r.raw("EVENTS_DB")
     config = Config(
         camera=camera,
         video_dir=video_dir,
         temp_dir=temp_dir,
+        events_db=Path(events_text) if events_text else video_dir / "events.sqlite3",
+        retention=Policy(
+            retention_days=r.seconds("RETENTION_DAYS", allow_zero=True, unit="days"),
+            snapshot_retention_days=r.seconds("SNAPSHOT_RETENTION_DAYS", allow_zero=True, unit="days"),
+            max_storage_bytes=round(r.seconds("MAX_STORAGE_GB", allow_zero=True, unit="GB") * GB),
+            min_free_bytes=round(r.seconds("MIN_FREE_GB", allow_zero=True, unit="GB") * GB),
+        ),
+        health_timeout=r.seconds("HEALTH_TIMEOUT"),
         log_level=r.choice("LOG_LEVEL", LOG_LEVELS),
         log_format=r.choice("LOG_FORMAT", LOG_FORMATS),
     )

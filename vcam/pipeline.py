@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Any
 from vcam import backoff, camera_url, overlay, snapshots
 from vcam.config import CameraConfig
 from vcam.errors import ENDED, TCP_LEVEL, SourceError
+from vcam.eventlog import EventLog
 from vcam.frames import Connection, Frame
 from vcam.motion import AnalysisGate, Box, Detection, EventChange, EventTracker, MotionDetector
 from vcam.recorder import Closed, Opened, Recorder, SavedClip
@@ -61,9 +63,11 @@ class Health:
     dropped: int
     reconnects: int
     last_frame_age: float | None  # seconds since the newest frame, None before the first
+    running_for: float  # seconds since the pipeline started
     reader_beat_age: float
     worker_beat_age: float
     last_error: str | None
+    last_clip: str | None  # file name of the newest saved clip
 
 
 class Pipeline:
@@ -78,6 +82,8 @@ class Pipeline:
         *,
         connector: Callable[[CameraConfig], Connection] = connect,
         clock: Callable[[], float] = time.monotonic,
+        events: EventLog | None = None,
+        make_room: Callable[[], int] | None = None,
         on_clip: Callable[[SavedClip], None] | None = None,
     ) -> None:
         self.camera = camera
@@ -87,7 +93,11 @@ class Pipeline:
         self.clock = clock
         self.stopping = threading.Event()
         self.latest = LatestFrame()
-        self.recorder = Recorder(camera.name, camera.record, video_dir, temp_dir, self.log, on_saved=on_clip)
+        self.events = events
+        self.on_clip = on_clip
+        self.recorder = Recorder(
+            camera.name, camera.record, video_dir, temp_dir, self.log, on_saved=self._clip_saved, make_room=make_room
+        )
         self.snapshots = snapshots.SnapshotSchedule(camera.snapshot_interval)
         self._threads: list[threading.Thread] = []
         self._reader: threading.Thread | None = None
@@ -98,6 +108,7 @@ class Pipeline:
         self._last_frame_at: float | None = None
         self._reader_beat = clock()
         self._worker_beat = clock()
+        self._started_at = clock()
         self._last_error: str | None = None
         self._snapshot_error: str | None = None
         self._connection = 0  # counts connections; frames carry it so the worker sees a reconnect
@@ -109,11 +120,12 @@ class Pipeline:
         self._boxes: tuple[Box, ...] = ()
         self._last_time = 0.0
         self._last_index = 0
+        self._event_id: int | None = None
 
     # --- life cycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._reader_beat = self._worker_beat = self.clock()
+        self._reader_beat = self._worker_beat = self._started_at = self.clock()
         self.recorder.start()
         self._reader = self._thread("reader", self._read_loop)
         self._worker = self._thread("worker", self._work_loop)
@@ -169,6 +181,8 @@ class Pipeline:
             reader_beat_age=now - self._reader_beat,
             worker_beat_age=max(now - self._worker_beat, now - self.recorder.beat),
             last_error=self._last_error,
+            running_for=now - self._started_at,
+            last_clip=self.recorder.last_clip,
         )
 
     # --- reader -----------------------------------------------------------------------------
@@ -332,6 +346,10 @@ class Pipeline:
         event = change.event
         path = snapshots.event_path(self.video_dir, self.camera.name, event.start_wall)
         saved = self._save_snapshot(path, frame, detection.boxes)
+        if self.events is not None:
+            self._event_id = self._logged(
+                lambda log: log.event_started(self.camera.name, event.start_wall, str(path) if saved else None)
+            )
         self.log.info(
             "motion_started",
             area=round(detection.area, 2),
@@ -341,12 +359,41 @@ class Pipeline:
 
     def _log_end(self, change: EventChange) -> None:
         event = change.event
+        if self.events is not None and self._event_id is not None:
+            event_id = self._event_id
+            self._logged(lambda log: log.event_ended(event_id, event.start_wall + event.duration, event.peak_area))
+            self._event_id = None
         self.log.info(
             "motion_ended",
             duration_s=round(event.duration, 1),
             peak_area=round(event.peak_area, 2),
             moving_frames=event.moving_frames,
         )
+
+    def _clip_saved(self, clip: SavedClip) -> None:
+        if self.events is not None:
+            self._logged(
+                lambda log: log.clip_saved(
+                    self.camera.name,
+                    clip.path,
+                    start=clip.start,
+                    duration=clip.duration,
+                    size=clip.size,
+                    mode=clip.mode,
+                    partial=clip.partial,
+                )
+            )
+        if self.on_clip is not None:
+            self.on_clip(clip)
+
+    def _logged(self, write: Callable[[EventLog], int | None]) -> int | None:
+        """The event log is a record, not the recording: a database error is logged, never fatal."""
+        assert self.events is not None
+        try:
+            return write(self.events)
+        except sqlite3.Error as exc:
+            self.log.error("eventlog_failed", error=str(exc))
+            return None
 
     def _save_snapshot(self, path: Path, frame: Frame, boxes: tuple[Box, ...]) -> bool:
         picture = overlay.annotate(frame.bgr(), boxes, overlay.label(self.camera.name, frame.wall))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import math
 import os
 import queue
@@ -48,6 +49,10 @@ DRAIN_ON_STOP_S = 2.0
 class RecordError(Exception):
     """A clip could not be written (disk full, read-only, unwritable); the camera keeps running."""
 
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
 
 @dataclass(frozen=True)
 class RecordSettings:
@@ -59,8 +64,11 @@ class RecordSettings:
 @dataclass(frozen=True)
 class SavedClip:
     path: Path
+    start: float  # epoch seconds of its first frame
     duration: float
     frames: int
+    size: int
+    mode: str
     partial: bool
 
 
@@ -142,7 +150,7 @@ def remux(fragmented: Path, target: Path) -> tuple[float, int]:
     return end, count
 
 
-def finish_file(fragmented: Path, video_dir: Path, camera: str, wall: float, partial: bool) -> SavedClip:
+def finish_file(fragmented: Path, video_dir: Path, camera: str, wall: float, *, mode: str, partial: bool) -> SavedClip:
     """Remux the clip beside itself in TEMP_DIR, move it into VIDEO_DIR, drop the fragmented file."""
     staged = fragmented.with_name(f".{fragmented.stem}.final.mp4")
     duration, frames = remux(fragmented, staged)
@@ -153,7 +161,7 @@ def finish_file(fragmented: Path, video_dir: Path, camera: str, wall: float, par
         staged.unlink(missing_ok=True)
         raise RecordError(f"cannot move the clip to {target.parent}: {exc.strerror or exc}") from None
     fragmented.unlink(missing_ok=True)
-    return SavedClip(target, duration, frames, partial)
+    return SavedClip(target, wall, duration, frames, target.stat().st_size, mode, partial)
 
 
 def recover(temp_dir: Path, video_dir: Path, camera: str, log: Any) -> list[SavedClip]:
@@ -167,7 +175,7 @@ def recover(temp_dir: Path, video_dir: Path, camera: str, log: Any) -> list[Save
     for leftover in sorted(folder.glob("*.mp4")):
         wall = leftover.stat().st_mtime
         try:
-            clip = finish_file(leftover, video_dir, camera, wall, partial=True)
+            clip = finish_file(leftover, video_dir, camera, wall, mode="recovered", partial=True)
         except RecordError as exc:
             log.error("clip_unrecoverable", file=str(leftover), error=str(exc))
             continue
@@ -208,7 +216,8 @@ class ClipWriter:
                 self.time_base = ENCODER_TIME_BASE
         except (av.error.FFmpegError, OSError) as exc:
             path.unlink(missing_ok=True)
-            raise RecordError(f"cannot write {path.parent}: {getattr(exc, 'strerror', None) or exc}") from None
+            reason = getattr(exc, "strerror", None) or exc
+            raise RecordError(f"cannot write {path.parent}: {reason}", getattr(exc, "errno", None)) from None
 
     def write_packet(self, chunk: Chunk) -> None:
         packet = chunk.packet
@@ -244,7 +253,8 @@ class ClipWriter:
             for packet in packets:
                 self.output.mux(packet)
         except (av.error.FFmpegError, OSError) as exc:
-            raise RecordError(f"writing {self.path.name} failed: {getattr(exc, 'strerror', None) or exc}") from None
+            reason = getattr(exc, "strerror", None) or exc
+            raise RecordError(f"writing {self.path.name} failed: {reason}", getattr(exc, "errno", None)) from None
 
     def close(self) -> None:
         """Flush and close; the file stays readable up to its last fragment even if this fails."""
@@ -292,6 +302,7 @@ class Recorder:
         log: Any,
         *,
         on_saved: Callable[[SavedClip], None] | None = None,
+        make_room: Callable[[], int] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.camera = camera
@@ -300,6 +311,7 @@ class Recorder:
         self.temp_dir = temp_dir
         self.log = log
         self.on_saved = on_saved
+        self.make_room = make_room
         self.clock = clock
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=QUEUE_PACKETS)
         self.preroll: PreRoll[Chunk] = PreRoll(settings.pre_seconds)
@@ -312,6 +324,7 @@ class Recorder:
         self.beat = clock()
         self.dropped = 0
         self.saved = 0
+        self.last_clip: str | None = None
         self._dropping = False
         self._connection = -1
         self._info: StreamInfo | None = None
@@ -457,9 +470,7 @@ class Recorder:
         wall = first.wall + (start - first.time)
         name = clip_name(self.camera, wall)
         try:
-            writer = ClipWriter(
-                self.temp_dir / self.camera / f"{name}.mp4", self._mode, self._template, self._info, start
-            )
+            writer = self._new_writer(self.temp_dir / self.camera / f"{name}.mp4", start)
         except RecordError as exc:
             self._failed(exc)
             self.planner.started(start)
@@ -474,6 +485,18 @@ class Recorder:
             self._pending.clear()
         for item in [*earlier, chunk]:
             self._write(item)
+
+    def _new_writer(self, path: Path, start: float) -> ClipWriter:
+        """A full disk first gets room made by the retention policy, then one more try."""
+        assert self._info is not None
+        try:
+            return ClipWriter(path, self._mode, self._template, self._info, start)
+        except RecordError as exc:
+            if exc.errno != errno.ENOSPC or self.make_room is None:
+                raise
+            freed = self.make_room()
+            self.log.warning("disk_full", freed_mb=round(freed / 1e6, 1))
+            return ClipWriter(path, self._mode, self._template, self._info, start)
 
     def _new_decoder(self) -> av.VideoCodecContext:
         """Annotated clips decode the packets again here, rather than keep decoded pictures queued:
@@ -498,7 +521,9 @@ class Recorder:
                 self._encode(writer, self._decode(chunk))
         except RecordError as exc:
             self._failed(exc)
-            self._finish(chunk.time)
+            self._finish(chunk.time)  # keep what was written; if motion goes on, the next packet starts a clip
+            if exc.errno == errno.ENOSPC and self.make_room is not None:
+                self.log.warning("disk_full", freed_mb=round(self.make_room() / 1e6, 1))
 
     def _decode(self, chunk: Chunk | None) -> list[tuple[av.VideoFrame, float]]:
         """Frames with their times on our timeline; ``None`` flushes the decoder."""
@@ -576,7 +601,7 @@ class Recorder:
         except RecordError as exc:
             self._failed(exc)
         try:
-            clip = finish_file(writer.path, self.video_dir, self.camera, wall, partial=False)
+            clip = finish_file(writer.path, self.video_dir, self.camera, wall, mode=writer.mode, partial=False)
         except RecordError as exc:
             self._failed(exc)  # the fragmented file stays in TEMP_DIR and is recovered at the next start
             return
@@ -584,6 +609,7 @@ class Recorder:
 
     def _saved(self, clip: SavedClip) -> None:
         self.saved += 1
+        self.last_clip = clip.path.name
         if self._last_error is not None:
             self._last_error = None
             self.log.info("recording_recovered")

@@ -54,6 +54,19 @@ class Supervisor:
     def health(self) -> list[Health]:
         return [p.health() for p in self.pipelines]
 
+    def summary(self, frame_timeout: float) -> tuple[bool, str]:
+        """(healthy, one line for systemd's STATUS= and the health file). Healthy: every pipeline
+        beats and has had a frame within ``frame_timeout`` (or started less than that ago)."""
+        healthy, parts = True, []
+        for pipeline in self.pipelines:
+            h = pipeline.health()
+            quiet_for = h.last_frame_age if h.last_frame_age is not None else h.running_for
+            good = self._problem(pipeline) is None and quiet_for <= frame_timeout
+            healthy = healthy and good
+            state = "streaming" if h.connected else f"reconnecting ({h.last_error or 'connecting'})"
+            parts.append(f"{h.camera} {state}, last clip {h.last_clip or 'none'}")
+        return healthy, "; ".join(parts)
+
     def stop(self, timeout: float) -> bool:
         """Stop every pipeline within ``timeout`` seconds; True if all threads ended."""
         deadline = time.monotonic() + timeout

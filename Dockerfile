@@ -1,0 +1,35 @@
+# vcam in a container:
+#   docker build -t vcam .
+#   docker run -d --name vcam -v ./video:/app/video -e RTSP_URL=rtsp://user:pass@camera/stream vcam
+# The base image is a build argument so it can be swapped (e.g. for a local or arm64 image).
+ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIDEO_DIR=video \
+    LOG_FORMAT=console
+
+WORKDIR /app
+
+# The wheels carry FFmpeg (PyAV) and OpenCV: no system libraries needed beyond the base image.
+# PIP_FIND_LINKS may point at a local wheelhouse for offline builds.
+ARG PIP_FIND_LINKS=""
+COPY requirements.txt .
+RUN pip install --no-cache-dir ${PIP_FIND_LINKS:+--find-links "$PIP_FIND_LINKS"} -r requirements.txt
+
+COPY vcam ./vcam
+COPY vcam_runner.py .env_example ./
+
+RUN useradd --uid 10001 --user-group --home-dir /app --no-create-home vcam \
+    && mkdir -p /app/video \
+    && chown 10001:10001 /app/video
+USER 10001:10001
+
+VOLUME /app/video
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD ["python", "-m", "vcam", "health"]
+
+ENTRYPOINT ["python", "vcam_runner.py"]

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Removes the cameramonitor.service unit and the installed program. Recordings and .env stay
+# unless --purge is given. Run as root: sudo deploy/uninstall.sh [--prefix DIR] [--purge]
+set -euo pipefail
+prefix=/opt/camera_monitor
+purge=no
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --prefix) prefix=$2; shift 2 ;;
+        --purge) purge=yes; shift ;;
+        *) echo "uninstall.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+if systemctl list-unit-files cameramonitor.service >/dev/null 2>&1; then
+    systemctl disable --now cameramonitor.service || true
+fi
+rm -f /etc/systemd/system/cameramonitor.service
+systemctl daemon-reload || true
+rm -rf "$prefix/vcam" "$prefix/venv" "$prefix/vcam_runner.py" "$prefix/requirements.txt" "$prefix/README.md" "$prefix/.env_example"
+if [ "$purge" = yes ]; then
+    rm -rf "$prefix"
+    echo "Removed $prefix with its recordings and settings"
+else
+    echo "Removed the service; kept $prefix/.env and the recordings"
+fi

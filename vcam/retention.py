@@ -1,0 +1,96 @@
+"""What to delete so the recordings never fill the disk. Pure: a list of files in, deletions out.
+
+Oldest first. Files are deleted for a reason (age, the size cap, the free-space floor) and never
+for nothing: if deleting everything allowed would still not meet a limit, nothing is deleted for
+that limit and the shortfall is reported. The newest clip is always kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Kind = Literal["clip", "snapshot", "event"]
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    path: Path
+    kind: Kind
+    time: float  # epoch seconds it was recorded
+    size: int
+
+
+@dataclass(frozen=True)
+class Policy:
+    retention_days: float = 0.0  # clips and event snapshots; 0 = keep whatever the space allows
+    snapshot_retention_days: float = 0.0
+    max_storage_bytes: int = 0  # 0 = no cap
+    min_free_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Deletion:
+    file: StoredFile
+    reason: Literal["age", "max_storage", "min_free"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    deletions: list[Deletion]
+    shortfall: dict[str, int]  # limit -> bytes still missing, where a limit cannot be met
+
+
+def plan(files: Iterable[StoredFile], now: float, policy: Policy, free_bytes: int) -> Plan:
+    remaining = sorted(files, key=lambda f: (f.time, str(f.path)))
+    deletions: list[Deletion] = []
+    shortfall: dict[str, int] = {}
+
+    def expired(f: StoredFile) -> bool:
+        days = policy.snapshot_retention_days if f.kind == "snapshot" else policy.retention_days
+        return days > 0 and now - f.time > days * DAY
+
+    for f in remaining:
+        if expired(f):
+            deletions.append(Deletion(f, "age"))
+    freed = sum(d.file.size for d in deletions)
+    remaining = [f for f in remaining if not expired(f)]
+    clips = [f for f in remaining if f.kind == "clip"]
+    newest_clip = clips[-1] if clips else None
+    deletable = [f for f in remaining if f is not newest_clip]
+
+    if policy.max_storage_bytes > 0:
+        excess = sum(f.size for f in remaining) - policy.max_storage_bytes
+        chosen, missing = _oldest_covering(deletable, excess)
+        if missing > 0:
+            shortfall["max_storage"] = missing
+        else:
+            deletions += [Deletion(f, "max_storage") for f in chosen]
+            freed += sum(f.size for f in chosen)
+            deletable = deletable[len(chosen) :]
+
+    if policy.min_free_bytes > 0:
+        need = policy.min_free_bytes - (free_bytes + freed)
+        chosen, missing = _oldest_covering(deletable, need)
+        if missing > 0:
+            shortfall["min_free"] = missing
+        else:
+            deletions += [Deletion(f, "min_free") for f in chosen]
+    return Plan(deletions, shortfall)
+
+
+def _oldest_covering(files: list[StoredFile], need: int) -> tuple[list[StoredFile], int]:
+    """The oldest files whose sizes add up to ``need``; (all of them, what is still missing) if they cannot."""
+    if need <= 0:
+        return [], 0
+    chosen: list[StoredFile] = []
+    total = 0
+    for f in files:
+        if total >= need:
+            break
+        chosen.append(f)
+        total += f.size
+    return (chosen, 0) if total >= need else ([], need - total)
