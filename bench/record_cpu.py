@@ -157,6 +157,7 @@ def daemon_cpu(url: str, mode: str, seconds: float, video_dir: Path) -> tuple[fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--only", choices=["idle", "passthrough", "annotated"], help="measure one mode")
     args = parser.parse_args()
     length = int(args.seconds + 30)
     rows = []
@@ -167,6 +168,8 @@ def main() -> None:
             (False, "passthrough", "recording, stream copy"),
             (False, "annotated", "recording, annotated"),
         ):
+            if args.only and args.only not in (mode if not still else "idle"):
+                continue
             clip = make_stream(base, still, length)
             server, url = serve(clip)
             try:
@@ -185,7 +188,7 @@ def main() -> None:
     for row in rows:
         print(
             f"| {row['what']} | {row['floor_s']:.2f} s | {row['vcam_s']:.2f} s | {row['ratio']:.2f}x "
-            f"| {row['rss_mb']:.0f} MB |"
+            f"| {row['rss_mb']:.0f} MB | {row['clips']} |"
         )
 
 

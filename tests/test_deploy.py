@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Daemon, RtspServer, _require, wait_until
 
+from vcam.app import HEALTH_FILE, write_health
+
 INSTALL = REPO / "deploy" / "install.sh"
 
 
@@ -171,4 +173,18 @@ def test_health_command_follows_the_daemon(daemon: Callable[..., Daemon], tmp_pa
     assert "healthy: camera streaming" in health().stdout
     assert proc.terminate()[0] == 0
     after = health()
-    assert after.returncode == 0 and after.stdout.strip() == "stopping"
+    assert after.returncode == 1 and "no health file" in after.stdout  # stopped: nothing left behind
+
+
+def test_health_file_says_stopping_while_clips_are_finished(tmp_path: Path) -> None:
+    env = {**os.environ, "VIDEO_DIR": str(tmp_path / "video"), "RTSP_URL": "demo", "PYTHONPATH": str(REPO)}
+    write_health(tmp_path / "video" / ".tmp" / HEALTH_FILE, healthy=False, status="stopping", stopping=True)
+    result = subprocess.run(
+        ["python3", "-m", "vcam", "health"], cwd=REPO, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "stopping"
+    write_health(tmp_path / "video" / ".tmp" / HEALTH_FILE, healthy=False, status="camera reconnecting", stopping=False)
+    result = subprocess.run(
+        ["python3", "-m", "vcam", "health"], cwd=REPO, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1 and result.stdout.strip() == "unhealthy: camera reconnecting"

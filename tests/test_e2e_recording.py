@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import Daemon, RtspServer, decodes_cleanly, ffprobe, play_in_chromium
+from conftest import Daemon, RtspServer, decodes_cleanly, ffprobe, play_in_chromium, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -146,7 +146,7 @@ def test_sigkill_mid_clip_is_recovered_at_the_next_start(
     assert proc.process is not None
     proc.process.send_signal(signal.SIGKILL)
     proc.process.wait(10)
-    left = temp_files(tmp_path / "video")
+    left = [p for p in temp_files(tmp_path / "video") if p.suffix == ".mp4"]
     assert len(left) == 1  # the fragmented clip in TEMP_DIR
     again = daemon(RTSP_URL=server.url)
     _, recovered = again.wait_for("clip_recovered", 15)
@@ -190,9 +190,12 @@ def test_read_only_video_dir_is_a_clear_error_not_a_crash(
     small_fs: Path,
 ) -> None:
     server = rtsp_server(clip=make_clip(seconds=60, onset=6))
-    proc = daemon(RTSP_URL=server.url, VIDEO_DIR=str(small_fs), CLIP_SECONDS="5")
+    # the event log lives elsewhere: a database open for writing would keep the remount from happening
+    events = small_fs.parent / "events.sqlite3"
+    proc = daemon(RTSP_URL=server.url, VIDEO_DIR=str(small_fs), CLIP_SECONDS="5", EVENTS_DB=str(events))
     proc.wait_for("camera_connected", 15)
-    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    remount = lambda: subprocess.run(["mount", "-o", "remount,ro", str(small_fs)]).returncode == 0  # noqa: E731
+    assert wait_until(remount, 10)  # retried: the health file may be open for a moment
     _, failed = proc.wait_for("clip_failed", 20)
     print(f"read-only VIDEO_DIR: {failed['error']}")
     assert "Read-only file system" in failed["error"]
@@ -200,3 +203,34 @@ def test_read_only_video_dir_is_a_clear_error_not_a_crash(
     subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
     assert proc.terminate()[0] == 0
     assert "Traceback" not in proc.output()
+
+
+def test_disk_full_makes_room_by_policy_and_recording_goes_on(
+    rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon], small_fs: Path, tmp_path: Path
+) -> None:
+    subprocess.run(["mount", "-o", "remount,size=6m", str(small_fs)], check=True)
+    old = small_fs / "camera" / "2020-01-01" / "camera_20200101_000000.mp4"
+    old.parent.mkdir(parents=True)
+    free = os.statvfs(small_fs).f_bavail * os.statvfs(small_fs).f_frsize
+    old.write_bytes(b"\0" * (free - 150_000))  # leaves 120 kB: over MIN_FREE, too little for a clip
+    newer = small_fs / "camera" / "2020-01-02" / "camera_20200102_000000.mp4"  # the newest clip is always kept
+    newer.parent.mkdir(parents=True)
+    newer.write_bytes(b"\0" * 30_000)
+    server = rtsp_server()  # moves all the time: clips one after another
+    proc = daemon(
+        RTSP_URL=server.url,
+        VIDEO_DIR=str(small_fs),
+        EVENTS_DB=str(tmp_path / "events.sqlite3"),
+        CLIP_SECONDS="4",
+        MIN_FREE_GB="0.00008",  # 80 kB
+        RETENTION_DAYS="0",
+        SNAPSHOT_INTERVAL="0",
+    )
+    _, full = proc.wait_for("disk_full", 60)
+    deleted = [e for _, e in proc.events("file_deleted")]
+    print(f"disk full: freed {full['freed_mb']} MB by deleting {[Path(e['path']).name for e in deleted]}")
+    assert any(Path(e["path"]) == old and e["reason"] == "min_free" for e in deleted)
+    _, saved = proc.wait_for("clip_saved", 30, since=time.monotonic())
+    assert decodes_cleanly(Path(saved["path"]))
+    assert proc.process is not None and proc.process.poll() is None
+    assert proc.terminate()[0] == 0

@@ -230,6 +230,7 @@ def run(settings: config.Config) -> int:
     keeper.join(time.monotonic() + 1)
     if events is not None:
         events.close()
+    health_file.unlink(missing_ok=True)  # no daemon, no health: TEMP_DIR is left empty
     log.info("vcam_stopped", clean=clean, stop_s=round(time.monotonic() - started, 2))
     if not clean:
         # A reader still blocked inside FFmpeg on a frozen camera: clips are finished (the recorder is

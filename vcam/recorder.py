@@ -42,6 +42,7 @@ ENCODER_OPTIONS = {"preset": "ultrafast", "crf": "27", "tune": "zerolatency", "t
 ENCODER_TIME_BASE = Fraction(1, 1000)
 GOP_SECONDS = 2
 OUTLINE_HOLD_S = 1.0  # boxes older than this are not drawn
+FRAME_BACKLOG = 10  # queued packets beyond which decoded pictures are no longer passed along
 QUEUE_PACKETS = 600  # how far (20 s at 30 fps) the recorder may fall behind before packets are dropped
 DRAIN_ON_STOP_S = 2.0
 
@@ -325,6 +326,7 @@ class Recorder:
         self.dropped = 0
         self.saved = 0
         self.last_clip: str | None = None
+        self.wants_frames = False  # read by the reader thread: pass decoded pictures along
         self._dropping = False
         self._connection = -1
         self._info: StreamInfo | None = None
@@ -333,6 +335,8 @@ class Recorder:
         self._writer: ClipWriter | None = None
         self._writer_wall = 0.0
         self._previous: tuple[ClipWriter, float] | None = None  # cut, waiting for held-back pictures
+        self._to_publish: queue.Queue[tuple[Path, float, str] | None] = queue.Queue()
+        self._publishing: threading.Thread | None = None
         self._decoder: av.VideoCodecContext | None = None
         # (packet pts, our time) of packets fed to the decoder, to time the pictures it returns
         self._pending: deque[tuple[int | None, float]] = deque()
@@ -341,13 +345,16 @@ class Recorder:
     # --- called from other threads ---
 
     def start(self) -> None:
+        self._publishing = threading.Thread(target=self._publisher, name=f"{self.camera}-publisher", daemon=True)
+        self._publishing.start()
         self._thread = threading.Thread(target=self._run, name=f"{self.camera}-recorder", daemon=True)
         self._thread.start()
 
     def feed(self, item: Chunk | Opened | Closed) -> None:
         """Never blocks the reader: if the recorder is far behind, packets are dropped and counted.
-        Only packets are queued (decoded pictures would cost megabytes each)."""
-        if isinstance(item, Chunk) and item.frames:
+        Decoded pictures (megabytes each) come along only while an annotated clip is being written
+        and the recorder keeps up; otherwise it decodes the packets itself."""
+        if isinstance(item, Chunk) and item.frames and not (self.wants_frames and self.queue.qsize() < FRAME_BACKLOG):
             item = dataclasses.replace(item, frames=())
         try:
             self.queue.put_nowait(item)
@@ -397,6 +404,9 @@ class Recorder:
             self._guarded(item)
         self._drain()
         self._finish(None)
+        self._to_publish.put(None)
+        if self._publishing is not None:
+            self._publishing.join()  # the recorder is always joined, so clips are always saved
         self.log.info("recorder_stopped")
 
     def _guarded(self, item: Item) -> None:
@@ -406,6 +416,7 @@ class Recorder:
         except Exception as exc:
             self.log.exception("recorder_error", error=f"{type(exc).__name__}: {exc}")
             self._writer, self._decoder, self._previous = None, None, None
+            self.wants_frames = False
             self.planner.reset()
             self.preroll.clear()
 
@@ -457,7 +468,7 @@ class Recorder:
             self._open(chunk, with_preroll=False)
         elif action is Action.FINISH:
             self._finish(chunk.time)
-        self.preroll.add(chunk)
+        self.preroll.add(dataclasses.replace(chunk, frames=()) if chunk.frames else chunk)  # packets only
 
     def _open(self, chunk: Chunk, *, with_preroll: bool = True) -> None:
         assert self._info is not None
@@ -477,12 +488,9 @@ class Recorder:
             self.planner.finished(chunk.time)  # this event goes unrecorded: said once, not retried per packet
             return
         self._writer, self._writer_wall = writer, wall
+        self.wants_frames = self._mode == ANNOTATED
         self.planner.started(start)
         self.log.info("clip_started", file=writer.path.name, pre_roll_s=round(chunk.time - start, 2), mode=self._mode)
-        if self._mode == ANNOTATED and self._decoder is None:
-            # decode from the pre-roll's keyframe on; a cut keeps the decoder it has
-            self._decoder = self._new_decoder()
-            self._pending.clear()
         for item in [*earlier, chunk]:
             self._write(item)
 
@@ -517,6 +525,10 @@ class Recorder:
         try:
             if self._mode == PASSTHROUGH:
                 writer.write_packet(chunk)
+            elif chunk.frames:
+                # the reader's pictures: no second decode (the recorder's own decoder is done with)
+                self._decoder = None
+                self._encode(writer, [(f.video, f.time) for f in chunk.frames if f.video is not None])
             else:
                 self._encode(writer, self._decode(chunk))
         except RecordError as exc:
@@ -526,9 +538,13 @@ class Recorder:
                 self.log.warning("disk_full", freed_mb=round(self.make_room() / 1e6, 1))
 
     def _decode(self, chunk: Chunk | None) -> list[tuple[av.VideoFrame, float]]:
-        """Frames with their times on our timeline; ``None`` flushes the decoder."""
+        """Pictures decoded here (the pre-roll, and packets that came without pictures), with their
+        times on our timeline; ``None`` flushes the decoder. Decoding starts on a keyframe."""
         if self._decoder is None:
-            return []
+            if chunk is None or not chunk.keyframe:
+                return []  # cannot start mid-GOP: the next keyframe resumes the clip
+            self._decoder = self._new_decoder()
+            self._pending.clear()
         if chunk is not None:
             self._pending.append((chunk.packet.pts, chunk.time))
         try:
@@ -590,22 +606,36 @@ class Recorder:
             except RecordError as exc:
                 self._failed(exc)
             self._writer, self._decoder = None, None
+            self.wants_frames = False
             if self._previous is not None:
                 self._publish(*self._previous)
                 self._previous = None
         self._publish(writer, self._writer_wall)
 
     def _publish(self, writer: ClipWriter, wall: float) -> None:
+        """Close the clip here (quick); the remux and move happen in the publisher thread, so the
+        recorder never stops taking packets while a finished clip is copied."""
         try:
             writer.close()
         except RecordError as exc:
             self._failed(exc)
-        try:
-            clip = finish_file(writer.path, self.video_dir, self.camera, wall, mode=writer.mode, partial=False)
-        except RecordError as exc:
-            self._failed(exc)  # the fragmented file stays in TEMP_DIR and is recovered at the next start
-            return
-        self._saved(clip)
+        self._to_publish.put((writer.path, wall, writer.mode))
+
+    def _publisher(self) -> None:
+        while True:
+            item = self._to_publish.get()
+            if item is None:
+                return
+            path, wall, mode = item
+            try:
+                clip = finish_file(path, self.video_dir, self.camera, wall, mode=mode, partial=False)
+            except RecordError as exc:
+                self._failed(exc)  # the fragmented file stays in TEMP_DIR and is recovered at the next start
+                continue
+            except Exception as exc:  # never lose the thread that saves clips
+                self.log.exception("publish_error", file=path.name, error=f"{type(exc).__name__}: {exc}")
+                continue
+            self._saved(clip)
 
     def _saved(self, clip: SavedClip) -> None:
         self.saved += 1
