@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import shutil
@@ -119,6 +120,9 @@ def remove_empty_dirs(video_dir: Path, temp_dir: Path) -> None:
             folder.rmdir()  # fails, as it should, while anything is inside
 
 
+FREE_CHECK_S = 30.0
+
+
 class StorageKeeper:
     """Applies the retention policy off the capture path: at start-up, every ``interval`` seconds,
     and at once when asked (a clip was saved, a write hit a full disk)."""
@@ -162,14 +166,25 @@ class StorageKeeper:
         self._wake.set()
 
     def _run(self) -> None:
+        last_pass = -math.inf
         while not self._stop.is_set():
             self.beat = time.monotonic()
+            asked = self._wake.is_set()
+            self._wake.clear()
             try:
-                self.enforce()
+                if asked or self.beat - last_pass >= self.interval or self._below_floor():
+                    self.enforce()
+                    last_pass = time.monotonic()
             except Exception as exc:  # a housekeeping failure must never stop recording
                 self.log.exception("storage_error", error=f"{type(exc).__name__}: {exc}")
-            self._wake.wait(self.interval)
-            self._wake.clear()
+            self._wake.wait(FREE_CHECK_S)
+
+    def _below_floor(self) -> bool:
+        """A cheap statvfs between passes: free space under MIN_FREE_GB starts a pass at once."""
+        try:
+            return self.policy.min_free_bytes > 0 and free_bytes(self.video_dir) < self.policy.min_free_bytes
+        except OSError:
+            return False
 
     def enforce(self) -> int:
         """One retention pass; returns the bytes freed. Safe to call from any thread."""
