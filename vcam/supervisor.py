@@ -8,6 +8,8 @@ from typing import Any
 
 from vcam.pipeline import Health, Pipeline
 
+RECORDER_HANDOVER_S = 5.0
+
 
 def wedge_limit(stall_timeout: float) -> float:
     """A reader may block for an open timeout plus two read timeouts; past this it is wedged."""
@@ -33,7 +35,10 @@ class Supervisor:
             if problem is None:
                 continue
             self.log.error("pipeline_restart", camera=pipeline.camera.name, problem=problem)
-            pipeline.request_stop()  # a wedged thread is a daemon thread: abandoned, not waited for
+            pipeline.request_stop()  # a wedged reader or worker is a daemon thread: abandoned, not waited for
+            # but its recorder gets a moment to finish its clip, so the new one's start-up recovery
+            # does not take a clip that is still being written
+            pipeline.recorder.join(time.monotonic() + RECORDER_HANDOVER_S)
             fresh = self.factories[index]()
             fresh.start()
             self.pipelines[index] = fresh
