@@ -7,7 +7,6 @@ import pytest
 from synthetic import FPS, crossing, frames, step
 
 from vcam.motion import (
-    AnalysisGate,
     Box,
     Detection,
     EventTracker,
@@ -17,6 +16,7 @@ from vcam.motion import (
     rectangle,
 )
 from vcam.scan import detect_events
+from vcam.schedule import Every
 
 DEFAULTS = MotionSettings()
 
@@ -95,7 +95,7 @@ def test_warm_up_after_reset_never_fires() -> None:
 
 
 def test_gate_analyses_at_most_the_asked_rate() -> None:
-    gate = AnalysisGate(8)
+    gate = Every(1 / 8)
     times = [i / 25 for i in range(250)]
     analysed = [t for t in times if gate.due(t)]
     assert 78 <= len(analysed) <= 84  # 10 s at 8 fps
@@ -104,7 +104,7 @@ def test_gate_analyses_at_most_the_asked_rate() -> None:
 
 
 def test_gate_after_a_gap_does_not_burst() -> None:
-    gate = AnalysisGate(5)
+    gate = Every(1 / 5)
     assert gate.due(0.0)
     assert gate.due(10.0)
     assert not gate.due(10.1)

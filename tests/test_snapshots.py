@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 
 from vcam import snapshots, storage
+from vcam.schedule import Every
 
 
 def test_schedule_first_frame_then_every_interval() -> None:
-    schedule = snapshots.SnapshotSchedule(10)
+    schedule = Every(10)
     fired = [t for t in (0, 1, 9.9, 10, 15, 20.5, 29, 30) if schedule.due(t)]
     assert fired == [0, 10, 20.5, 30]
 
 
 def test_schedule_skips_missed_slots_after_a_gap() -> None:
-    schedule = snapshots.SnapshotSchedule(10)
+    schedule = Every(10)
     assert schedule.due(0)
     assert schedule.due(95)  # camera was down: one snapshot now, not nine to catch up
     assert not schedule.due(100)
@@ -24,7 +25,7 @@ def test_schedule_skips_missed_slots_after_a_gap() -> None:
 
 
 def test_schedule_off() -> None:
-    schedule = snapshots.SnapshotSchedule(0)
+    schedule = Every(0)
     assert not any(schedule.due(t) for t in range(100))
 
 

@@ -188,22 +188,6 @@ def merge_boxes(boxes: list[Box], gap: int) -> list[Box]:
     return sorted(merged, key=lambda b: (b.y, b.x))
 
 
-class AnalysisGate:
-    """Analyse at most ``fps`` frames per second of stream time; the rest are only decoded/recorded."""
-
-    def __init__(self, fps: float) -> None:
-        self.step = 1.0 / fps if fps > 0 else 0.0
-        self.next_due: float | None = None
-
-    def due(self, t: float) -> bool:
-        if self.next_due is not None and t < self.next_due - 1e-6:
-            return False
-        self.next_due = (
-            t + self.step if self.next_due is None or t - self.next_due > self.step else self.next_due + self.step
-        )
-        return True
-
-
 @dataclass
 class MotionEvent:
     """One event: times in stream seconds, frames as counted by the caller, wall as epoch seconds."""

@@ -23,8 +23,9 @@ from vcam.config import CameraConfig
 from vcam.errors import ENDED, TCP_LEVEL, SourceError
 from vcam.eventlog import EventLog
 from vcam.frames import Connection, Frame
-from vcam.motion import AnalysisGate, Box, Detection, EventChange, EventTracker, MotionDetector
+from vcam.motion import Box, Detection, EventChange, EventTracker, MotionDetector
 from vcam.recorder import Closed, Opened, Recorder, SavedClip
+from vcam.schedule import Every
 from vcam.source import connect, tcp_reachable
 
 PROBE_INTERVAL_S = 0.5  # while a camera's port is closed, how often to check whether it is back
@@ -98,7 +99,7 @@ class Pipeline:
         self.recorder = Recorder(
             camera.name, camera.record, video_dir, temp_dir, self.log, on_saved=self._clip_saved, make_room=make_room
         )
-        self.snapshots = snapshots.SnapshotSchedule(camera.snapshot_interval)
+        self.snapshots = Every(camera.snapshot_interval)
         self._threads: list[threading.Thread] = []
         self._reader: threading.Thread | None = None
         self._worker: threading.Thread | None = None
@@ -115,7 +116,7 @@ class Pipeline:
         # worker state: only the worker thread touches these
         self._detector: MotionDetector | None = None
         self._worker_connection = -1
-        self._gate = AnalysisGate(camera.motion.detect_fps)
+        self._gate = Every(1 / camera.motion.detect_fps)
         self._events = EventTracker(camera.motion.min_frames, camera.motion.post_seconds)
         self._boxes: tuple[Box, ...] = ()
         self._last_time = 0.0
@@ -335,7 +336,7 @@ class Pipeline:
             self._log_end(ended)
         self._worker_connection = frame.connection
         self._detector = MotionDetector(self.camera.motion, frame.width, frame.height)
-        self._gate = AnalysisGate(self.camera.motion.detect_fps)
+        self._gate = Every(1 / self.camera.motion.detect_fps)
         self._boxes = ()
 
     def _on_event(self, change: EventChange, frame: Frame, detection: Detection) -> None:

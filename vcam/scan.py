@@ -11,7 +11,8 @@ import av
 import av.error
 
 from vcam.frames import Frame
-from vcam.motion import AnalysisGate, EventTracker, MotionDetector, MotionEvent, MotionSettings
+from vcam.motion import EventTracker, MotionDetector, MotionEvent, MotionSettings
+from vcam.schedule import Every
 
 Progress = Callable[[int, float], None]
 
@@ -31,7 +32,7 @@ def detect_events(frames: Iterable[Frame], settings: MotionSettings, progress: P
     """The same gate, detector and tracker as the live pipeline, over frames with their own times."""
     detector: MotionDetector | None = None
     tracker = EventTracker(settings.min_frames, settings.post_seconds)
-    gate = AnalysisGate(settings.detect_fps)
+    gate = Every(1 / settings.detect_fps)  # analyse at most DETECT_FPS frames a second, as live
     events: list[MotionEvent] = []
     count, step, last_time = 0, 0.04, 0.0
     for frame in frames:
