@@ -376,8 +376,12 @@ def local(epoch: float | None) -> str:
 
 def list_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``vcam events`` / ``vcam clips``: what the event log holds, filtered."""
-    video_dir = Path(env.get("VIDEO_DIR") or config.DEFAULTS["VIDEO_DIR"])
-    db = Path(env.get("EVENTS_DB") or video_dir / "events.sqlite3")
+    try:
+        db = config.parse({"RTSP_URL": camera_url.DEMO, **env}).events_db  # listing needs no camera
+    except config.ConfigError as exc:
+        for problem in exc.problems:
+            print(f"vcam {args.command}: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     if not db.is_file():
         print(f"vcam {args.command}: no event log at {db} (EVENTS_DB); the daemon creates it", file=sys.stderr)
         return EXIT_FAILED
