@@ -377,7 +377,7 @@ def local(epoch: float | None) -> str:
 def list_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``vcam events`` / ``vcam clips``: what the event log holds, filtered."""
     try:
-        db = config.parse({"RTSP_URL": camera_url.DEMO, **env}).events_db  # listing needs no camera
+        db = config.parse({**env, "RTSP_URL": env.get("RTSP_URL") or camera_url.DEMO}).events_db  # no camera needed
     except config.ConfigError as exc:
         for problem in exc.problems:
             print(f"vcam {args.command}: {problem}", file=sys.stderr)
