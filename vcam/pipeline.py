@@ -253,7 +253,10 @@ class Pipeline:
                     self._log_connected(connection, now - started, failures, down_since)
                 if connection.lagging != lagging:
                     lagging = connection.lagging
-                    self.log.warning("decoding_behind" if lagging else "decoding_caught_up", keyframes_only=lagging)
+                    if lagging:
+                        self.log.warning("decoding_behind", keyframes_only=True)
+                    else:
+                        self.log.info("decoding_caught_up", keyframes_only=False)
                 self.latest.put(dataclasses.replace(chunk.frames[-1], connection=number))
                 if self.stopping.is_set():
                     return None
