@@ -15,10 +15,12 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 
 # The wheels carry FFmpeg (PyAV) and OpenCV: no system libraries needed beyond the base image.
-# PIP_FIND_LINKS may point at a local wheelhouse for offline builds.
-ARG PIP_FIND_LINKS=""
+# pip reads these from the environment: for an offline build from a local wheelhouse pass
+# --build-arg PIP_NO_INDEX=1 --build-arg PIP_FIND_LINKS=/wheels (mounted with -v at build time).
+ARG PIP_NO_INDEX
+ARG PIP_FIND_LINKS
 COPY requirements.txt .
-RUN pip install --no-cache-dir ${PIP_FIND_LINKS:+--find-links "$PIP_FIND_LINKS"} -r requirements.txt
+RUN pip install --no-cache-dir -r requirements.txt
 
 COPY vcam ./vcam
 COPY vcam_runner.py .env_example ./
