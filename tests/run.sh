@@ -10,6 +10,7 @@ APT_PACKAGES=(
     gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
     gstreamer1.0-libav
+    debootstrap systemd-container podman runc
 )
 bash deploy/apt-install.sh "${APT_PACKAGES[@]}"
 

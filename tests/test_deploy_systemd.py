@@ -1,0 +1,184 @@
+"""The service under a real systemd: a Debian tree booted with systemd-nspawn, vcam installed in it
+by deploy/install.sh the way a Pi owner does, driven with systemctl and read with journalctl."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, RtspServer, _require, decodes_cleanly, ffprobe, wait_until
+from debian_tree import CACHE, BootedSystem, base_tree, copy_tree, missing_tools, wheelhouse
+
+pytestmark = [pytest.mark.slow, pytest.mark.deploy]
+
+UNIT = "cameramonitor.service"
+APP = Path("opt/camera_monitor")  # inside the tree
+DROP_IN = Path("etc/systemd/system/cameramonitor.service.d")
+
+
+@pytest.fixture(scope="module")
+def system() -> Iterator[BootedSystem]:
+    """One booted Debian for the module, with vcam installed by install.sh (from a wheelhouse:
+    the container has no index to reach, like a Pi behind a firewall with a local mirror)."""
+    _require(os.geteuid() == 0, "systemd-nspawn needs root")
+    missing = missing_tools()
+    _require(not missing, f"not installed: {', '.join(missing)} (apt-get install debootstrap systemd-container)")
+    wheels = wheelhouse(REPO / "requirements.txt")
+    scratch = CACHE / f"boot-{os.getpid()}"
+    root = copy_tree(base_tree(), scratch / "root")
+    booted = BootedSystem(root, {REPO: "/src", wheels: "/wheels"})
+    try:
+        booted.boot()
+        result = booted.run(
+            "bash", "/src/deploy/install.sh", env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/wheels"}, timeout=600
+        )
+        assert "creating system user pi" in result.stdout and "Installed. Next:" in result.stdout, result.stdout
+        assert booted.run("systemctl", "is-enabled", UNIT).stdout.strip() == "enabled"
+        yield booted
+    finally:
+        booted.shutdown()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.fixture
+def service(system: BootedSystem) -> Iterator[Callable[..., str]]:
+    """``service(RTSP_URL=…, …)``: the installed .env with these settings, the unit stopped and
+    reset; returns a journal cursor from before the change. Restores .env and drops drop-ins after."""
+    env_file = system.root / APP / ".env"
+    original = env_file.read_text()
+
+    def configure(**settings: str) -> str:
+        reset(system)
+        text = original
+        for name, value in settings.items():
+            text, found = re.subn(rf"^{name}=.*$", f"{name}={value}", text, flags=re.MULTILINE)
+            if not found:
+                text += f"\n{name}={value}\n"
+        env_file.write_text(text)  # rewritten in place: owner root:pi and mode 640 stay
+        return system.journal_cursor()
+
+    yield configure
+    reset(system)
+    env_file.write_text(original)
+
+
+def reset(system: BootedSystem) -> None:
+    system.run("systemctl", "stop", UNIT, check=False)
+    shutil.rmtree(system.root / DROP_IN, ignore_errors=True)
+    system.run("systemctl", "daemon-reload")
+    system.run("systemctl", "reset-failed", UNIT, check=False)
+    shutil.rmtree(system.root / APP / "video", ignore_errors=True)
+    (system.root / APP / "video").mkdir()
+    pi = (system.root / APP / ".env").stat().st_gid  # install.sh made .env root:pi
+    os.chown(system.root / APP / "video", pi, pi)
+
+
+def messages(records: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
+    return [r for r in records if str(r.get("MESSAGE", "")).startswith(event + " ")]
+
+
+def wait_for_message(system: BootedSystem, cursor: str, event: str, timeout: float) -> dict[str, Any]:
+    found = wait_until(lambda: messages(system.journal(UNIT, cursor), event), timeout, interval=0.5)
+    if not found:
+        tail = "\n".join(str(r.get("MESSAGE")) for r in system.journal(UNIT, cursor)[-25:])
+        raise AssertionError(f"no {event!r} in the journal within {timeout} s:\n{tail}")
+    first: dict[str, Any] = found[0]
+    return first
+
+
+def test_started_service_is_ready_with_status_and_logs_at_journal_priorities(
+    system: BootedSystem, service: Callable[..., str], rtsp_server: Callable[..., RtspServer]
+) -> None:
+    camera = rtsp_server(user="admin", password="s3cret-pass")
+    cursor = service(RTSP_URL=camera.url)
+    # Type=notify: `systemctl start` returns only once the daemon has sent READY=1
+    started = system.run("systemctl", "start", UNIT, check=False, timeout=90)
+    assert started.returncode == 0, started.stderr
+    state = system.show(UNIT, "ActiveState", "SubState", "MainPID")
+    assert (state["ActiveState"], state["SubState"]) == ("active", "running")
+    assert wait_until(lambda: "camera streaming" in system.show(UNIT, "StatusText")["StatusText"], 20, 0.5)
+    assert system.run("stat", "-c", "%U", f"/proc/{state['MainPID']}").stdout.strip() == "pi"
+
+    connected = wait_for_message(system, cursor, "camera_connected", 20)
+    assert connected["PRIORITY"] == "6"  # info
+    assert connected["SYSLOG_IDENTIFIER"] == "vcam"
+    assert "=" in connected["MESSAGE"] and "\x1b" not in connected["MESSAGE"]  # key=value, no colour codes
+
+    camera.kill()  # the camera goes away: a warning, then reconnect attempts
+    lost = wait_for_message(system, cursor, "camera_lost", 30)
+    assert lost["PRIORITY"] == "4"  # warning
+    records = system.journal(UNIT, cursor)
+    assert records and not [r for r in records if "s3cret-pass" in str(r.get("MESSAGE"))]
+    assert any("rtsp://admin:***@127.0.0.1" in str(r.get("MESSAGE")) for r in records)
+
+
+def test_systemctl_stop_finishes_the_open_clip(
+    system: BootedSystem,
+    service: Callable[..., str],
+    rtsp_server: Callable[..., RtspServer],
+    make_clip: Callable[..., Path],
+) -> None:
+    camera = rtsp_server(make_clip(onset=2))
+    cursor = service(RTSP_URL=camera.url, CLIP_SECONDS="30", PRE_SECONDS="1")
+    system.run("systemctl", "start", UNIT, timeout=90)
+    wait_for_message(system, cursor, "clip_started", 30)
+    time.sleep(3)
+    began = time.monotonic()
+    system.run("systemctl", "stop", UNIT, timeout=60)
+    took = time.monotonic() - began
+    assert took < 10
+    saved = wait_for_message(system, cursor, "clip_saved", 5)
+    state = system.show(UNIT, "ActiveState", "Result", "ExecMainStatus")
+    assert state == {"ActiveState": "inactive", "Result": "success", "ExecMainStatus": "0"}
+    path = re.search(r"path=/(\S+\.mp4)", saved["MESSAGE"])
+    assert path, saved["MESSAGE"]
+    clip = system.root / path[1]
+    assert clip.is_file() and clip.stat().st_uid != 0  # written by the service user
+    assert float(ffprobe(clip)["duration"]) >= 3 and decodes_cleanly(clip)
+    assert list((system.root / APP / "video/.tmp").rglob("*.mp4")) == []
+    print(f"systemctl stop took {took:.2f} s; clip {float(ffprobe(clip)['duration']):.1f} s")
+
+
+def test_watchdog_restarts_a_wedged_daemon(
+    system: BootedSystem, service: Callable[..., str], rtsp_server: Callable[..., RtspServer]
+) -> None:
+    camera = rtsp_server()
+    # frames must come every 2 s; the reader's own stall timeout is far longer, so only the
+    # watchdog can notice: the daemon stops sending WATCHDOG=1 and systemd kills and restarts it
+    cursor = service(RTSP_URL=camera.url, HEALTH_TIMEOUT="2", STALL_TIMEOUT="120")
+    (system.root / DROP_IN).mkdir(parents=True)
+    (system.root / DROP_IN / "test-watchdog.conf").write_text("[Service]\nWatchdogSec=3\nRestartSec=1\n")
+    system.run("systemctl", "daemon-reload")
+    system.run("systemctl", "start", UNIT, timeout=90)
+    wait_for_message(system, cursor, "camera_connected", 20)
+    first_pid = system.show(UNIT, "MainPID")["MainPID"]
+
+    camera.freeze()
+    frozen = time.monotonic()
+    restarted = wait_until(lambda: int(system.show(UNIT, "NRestarts")["NRestarts"]) >= 1, 30, 0.5)
+    assert restarted, system.show(UNIT, "ActiveState", "Result", "NRestarts")
+    print(f"watchdog restart {time.monotonic() - frozen:.1f} s after the camera froze")
+    records = system.journal(UNIT, cursor)
+    assert [r for r in records if "Watchdog timeout" in str(r.get("MESSAGE"))], [r.get("MESSAGE") for r in records]
+
+    camera.thaw()  # the restarted daemon streams again: the service heals itself
+    assert wait_until(lambda: "camera streaming" in system.show(UNIT, "StatusText")["StatusText"], 60, 0.5)
+    state = system.show(UNIT, "ActiveState", "MainPID")
+    assert state["ActiveState"] == "active" and state["MainPID"] != first_pid
+
+
+def test_config_error_exits_78_and_is_not_restarted(system: BootedSystem, service: Callable[..., str]) -> None:
+    cursor = service(RTSP_URL="ftp://camera/stream")
+    started = system.run("systemctl", "start", UNIT, check=False, timeout=90)
+    assert started.returncode != 0
+    time.sleep(5 + 2)  # past RestartSec=5: a restart would have happened by now
+    state = system.show(UNIT, "ActiveState", "ExecMainStatus", "NRestarts")
+    assert state == {"ActiveState": "failed", "ExecMainStatus": "78", "NRestarts": "0"}
+    problem = wait_for_message(system, cursor, "config_invalid", 5)
+    assert problem["PRIORITY"] == "3" and "RTSP_URL" in problem["MESSAGE"]
