@@ -540,18 +540,25 @@ class Recorder:
     def _decode(self, chunk: Chunk | None) -> list[tuple[av.VideoFrame, float]]:
         """Pictures decoded here (the pre-roll, and packets that came without pictures), with their
         times on our timeline; ``None`` flushes the decoder. Decoding starts on a keyframe."""
+        found: list[tuple[av.VideoFrame, float]] = []
         if self._decoder is None:
-            if chunk is None or not chunk.keyframe:
-                return []  # cannot start mid-GOP: the next keyframe resumes the clip
+            if chunk is None:
+                return []
+            # Mid-group (the reader stopped passing pictures): decode again from the group's
+            # keyframe, kept in the pre-roll; the writer skips the pictures it already has.
+            earlier = [] if chunk.keyframe else self.preroll.last_group()
+            if not chunk.keyframe and not earlier:
+                return []  # no keyframe seen yet: the next one starts the clip
             self._decoder = self._new_decoder()
             self._pending.clear()
+            for item in earlier:
+                found += self._decode(item)
         if chunk is not None:
             self._pending.append((chunk.packet.pts, chunk.time))
         try:
             frames = self._decoder.decode(chunk.packet if chunk is not None else None)
         except av.error.FFmpegError:
-            return []  # a damaged packet: the next keyframe repairs the picture
-        found = []
+            return found  # a damaged packet: the next keyframe repairs the picture
         for video in frames:
             t = self._time_of(video.pts)
             if isinstance(video, av.VideoFrame) and t is not None:
