@@ -115,11 +115,11 @@ def test_password_never_in_errors_or_description() -> None:
 
 def test_motion_defaults_and_values() -> None:
     motion = parse().camera.motion
-    assert (motion.algorithm, motion.threshold, motion.min_area, motion.min_frames) == ("mog2", 16, 0.5, 2)
+    assert (motion.algorithm, motion.threshold, motion.min_area, motion.min_frames) == ("gauss", 16, 0.5, 2)
     assert (motion.post_seconds, motion.detect_width, motion.detect_fps) == (2, 320, 5)
     assert motion.regions == motion.mask == ()
     tuned = parse(
-        MOTION_ALGORITHM="KNN",
+        MOTION_ALGORITHM="MOG2",
         MOTION_MIN_AREA="1.5",
         MOTION_MIN_FRAMES="4",
         MOTION_REGIONS="631,532,210,127; 0,0, 100,0, 50,80",
@@ -127,7 +127,7 @@ def test_motion_defaults_and_values() -> None:
         DETECT_WIDTH="480",
         DETECT_FPS="5",
     ).camera.motion
-    assert tuned.algorithm == "knn"
+    assert tuned.algorithm == "mog2"
     assert tuned.regions == (((631, 532), (841, 532), (841, 659), (631, 659)), ((0, 0), (100, 0), (50, 80)))
     assert tuned.mask == (((0, 0), (640, 0), (640, 40), (0, 40)),)
     assert (tuned.min_area, tuned.min_frames, tuned.detect_width, tuned.detect_fps) == (1.5, 4, 480, 5)

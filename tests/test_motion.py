@@ -7,6 +7,7 @@ import pytest
 from synthetic import FPS, crossing, frames, step
 
 from vcam.motion import (
+    ALGORITHMS,
     Box,
     Detection,
     EventTracker,
@@ -19,25 +20,31 @@ from vcam.scan import detect_events
 from vcam.schedule import Every
 
 DEFAULTS = MotionSettings()
+# every background model must pass the scene tests, not only the default one
+each_algorithm = pytest.mark.parametrize("algorithm", ALGORITHMS)
 
 
-def events(**scene: object) -> list[tuple[float, float]]:
-    result = detect_events(frames(**scene), DEFAULTS)  # type: ignore[arg-type]
+def events(algorithm: str = DEFAULTS.algorithm, **scene: object) -> list[tuple[float, float]]:
+    settings = MotionSettings(algorithm=algorithm)
+    result = detect_events(frames(**scene), settings)  # type: ignore[arg-type]
     return [(round(e.start, 1), round(e.end or 0, 1)) for e in result.events]
 
 
-def test_static_noisy_scene_has_no_event() -> None:
-    assert events(seconds=20, noise=6.0) == []
+@each_algorithm
+def test_static_noisy_scene_has_no_event(algorithm: str) -> None:
+    assert events(algorithm, seconds=20, noise=6.0) == []
 
 
-def test_small_object_crossing_is_one_event_at_the_right_time() -> None:
-    found = events(seconds=12, object_at=crossing(start=3, duration=4))
+@each_algorithm
+def test_small_object_crossing_is_one_event_at_the_right_time(algorithm: str) -> None:
+    found = events(algorithm, seconds=12, object_at=crossing(start=3, duration=4))
     assert len(found) == 1
     start, end = found[0]
     assert 3.0 <= start <= 4.0  # entering takes 0.4 s; 5 analysed frames a second, 2 in a row
     assert 7.0 <= end <= 7.0 + DEFAULTS.post_seconds + 0.3
 
 
+@each_algorithm
 @pytest.mark.parametrize(
     "lighting",
     [
@@ -47,18 +54,32 @@ def test_small_object_crossing_is_one_event_at_the_right_time() -> None:
     ],
     ids=["gain-up", "gain-down", "offset"],
 )
-def test_sudden_global_brightness_step_is_not_motion(lighting: dict[str, object]) -> None:
-    assert events(seconds=12, **lighting) == []
+def test_sudden_global_brightness_step_is_not_motion(algorithm: str, lighting: dict[str, object]) -> None:
+    assert events(algorithm, seconds=12, **lighting) == []
 
 
-def test_slow_illumination_ramp_is_not_motion() -> None:
-    assert events(seconds=30, gain=lambda t: 0.6 + 0.7 * t / 30) == []
+@each_algorithm
+def test_slow_illumination_ramp_is_not_motion(algorithm: str) -> None:
+    assert events(algorithm, seconds=30, gain=lambda t: 0.6 + 0.7 * t / 30) == []
 
 
-def test_object_moving_through_a_brightness_change_is_one_event() -> None:
-    found = events(seconds=14, object_at=crossing(start=3, duration=6), gain=step(5, 1.0, 1.4))
+@each_algorithm
+def test_object_moving_through_a_brightness_change_is_one_event(algorithm: str) -> None:
+    found = events(algorithm, seconds=14, object_at=crossing(start=3, duration=6), gain=step(5, 1.0, 1.4))
     assert len(found) == 1
     assert 3.0 <= found[0][0] <= 4.0
+
+
+@each_algorithm
+def test_an_object_that_stops_becomes_background(algorithm: str) -> None:
+    """A car that parks is news once, not a recording that lasts until it leaves."""
+    parks = lambda t: (min(150, int((t - 3) * 60)), 100) if t >= 3 else None  # noqa: E731
+    found = events(algorithm, seconds=60, object_at=parks)
+    assert len(found) == 1
+    start, end = found[0]
+    assert 3.0 <= start <= 4.0
+    assert end <= 5.5 + 20  # it stopped at 5.5 s; absorbed well within 20 s
+    print(f"{algorithm}: parked object event {start}-{end} s")
 
 
 def test_regions_and_masks_limit_what_is_watched() -> None:

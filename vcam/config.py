@@ -98,7 +98,7 @@ DEFAULTS: dict[str, str] = {
     "RECONNECT_DELAY": "5",
     "RECONNECT_MAX_DELAY": "60",
     "STALL_TIMEOUT": "10",
-    "MOTION_ALGORITHM": "mog2",
+    "MOTION_ALGORITHM": "gauss",
     "MOTION_THRESHOLD": "16",
     "MOTION_MIN_AREA": "0.5",
     "MOTION_MIN_FRAMES": "2",

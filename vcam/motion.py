@@ -9,12 +9,16 @@ Why it is built this way (measured on ../shared/media, see README):
 - A change over most of the picture at once (lights on, IR switch, clouds) is lighting, not
   motion: the background is learnt afresh and no event starts.
 - Blobs smaller than a few pixels at detection size are noise or compression artefacts.
+- The default background model is one running Gaussian per pixel (RunningGaussian): on the
+  footage and the synthetic scenes it finds the same events as OpenCV's MOG2 at a tenth of the
+  cost. MOG2 (MOTION_ALGORITHM=mog2) remembers several backgrounds per pixel, for scenes where
+  something sways back and forth (branches, water) all day.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
@@ -22,7 +26,7 @@ import numpy as np
 Point = tuple[int, int]
 Polygon = tuple[Point, ...]
 
-ALGORITHMS = ("mog2", "knn")
+ALGORITHMS = ("gauss", "mog2")
 WARMUP_FRAMES = 3  # analysed frames after a (re)start or re-learn before motion can count
 MIN_BLOB_SHARE = 0.00035  # a blob must cover this share of the detection picture (20 px at 320x180)
 NORMALISE_BOX = 17  # neighbourhood (px at detection size) for the local mean brightness
@@ -33,7 +37,7 @@ GRID = (8, 6)  # cells for telling a global brightness change from a large objec
 
 @dataclass(frozen=True)
 class MotionSettings:
-    algorithm: str = "mog2"
+    algorithm: str = "gauss"
     threshold: float = 16.0  # how far (squared distance) a pixel must be from the background model to count
     detect_width: int = 320
     detect_fps: float = 5.0
@@ -62,6 +66,12 @@ class Detection:
     warming: bool = False  # the background model is still settling
 
 
+class BackgroundModel(Protocol):
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """The next picture in, its foreground mask (255 = moving) out."""
+        ...
+
+
 def rectangle(x: int, y: int, w: int, h: int) -> Polygon:
     return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
 
@@ -83,12 +93,9 @@ class MotionDetector:
 
     def reset(self) -> None:
         """Forget the background, e.g. after a reconnect: the scene may have changed meanwhile."""
-        if self.settings.algorithm == "knn":
-            # KNN's threshold is a squared distance on another scale: 25x MOG2's default maps 16 to its 400
-            knn_threshold = self.settings.threshold * 25
-            self.model: cv2.BackgroundSubtractor = cv2.createBackgroundSubtractorKNN(
-                dist2Threshold=knn_threshold, detectShadows=False
-            )
+        self.model: BackgroundModel
+        if self.settings.algorithm == "gauss":
+            self.model = RunningGaussian(self.settings.threshold)
         else:
             self.model = cv2.createBackgroundSubtractorMOG2(
                 history=500, varThreshold=self.settings.threshold, detectShadows=False
@@ -144,6 +151,44 @@ class MotionDetector:
         x, y = int(stat[cv2.CC_STAT_LEFT] * s), int(stat[cv2.CC_STAT_TOP] * s)
         w, h = round(float(stat[cv2.CC_STAT_WIDTH]) * s), round(float(stat[cv2.CC_STAT_HEIGHT]) * s)
         return Box(x, y, min(w, self.width - x), min(h, self.height - y))
+
+
+class RunningGaussian:
+    """One Gaussian per pixel (running mean and variance), MOG2's single-mode case in a handful of
+    whole-picture OpenCV operations: about a tenth of MOG2's cost at detection size.
+
+    Learning follows MOG2: rate 1/min(2n, HISTORY) so the first pictures set the background fast;
+    variance bounded like MOG2's (4..75). The variance learns only where nothing moves, so a
+    passing car does not leave a blind spot; the mean learns everywhere, faster where the picture
+    stays changed (time constant ABSORB analysed frames), so a car that parks becomes background
+    in about 7 s at 5 analysed frames a second, as with MOG2."""
+
+    HISTORY = 500
+    ABSORB = 20
+    VAR_INIT, VAR_MIN, VAR_MAX = 15.0, 4.0, 75.0
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.n = 0
+        self.mean: np.ndarray | None = None
+        self.var: np.ndarray | None = None
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        x = image.astype(np.float32)
+        self.n += 1
+        if self.mean is None or self.var is None:
+            self.mean, self.var = x, np.full_like(x, self.VAR_INIT)
+            return np.zeros(image.shape, np.uint8)
+        rate = 1.0 / min(2 * self.n, self.HISTORY)
+        diff = cv2.subtract(x, self.mean)
+        d2 = cv2.multiply(diff, diff)
+        foreground = cv2.compare(d2, self.var * self.threshold, cv2.CMP_GT)
+        background = cv2.bitwise_not(foreground)
+        cv2.accumulateWeighted(x, self.mean, rate, background)
+        cv2.accumulateWeighted(x, self.mean, max(rate, 1.0 / self.ABSORB), foreground)
+        cv2.accumulateWeighted(d2, self.var, rate, background)
+        np.clip(self.var, self.VAR_MIN, self.VAR_MAX, out=self.var)
+        return foreground
 
 
 def shrink(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
