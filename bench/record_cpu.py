@@ -4,7 +4,8 @@
     python bench/record_cpu.py [--seconds 60]
 
 Serves two 720p 15 fps H.264 streams from a real RTSP server on 127.0.0.1 (tests/rtsp_server.py,
-Debian's gst-rtsp-server): a still scene with sensor noise, and one where things move all the time.
+Debian's gst-rtsp-server), made from ../shared/media/traffic_camera.mp4 when it is there (else
+ffmpeg's testsrc2): a still scene with sensor noise, and the footage itself, where traffic moves.
 For each, the floor is `ffmpeg -threads 1` decoding the stream for the same time; then the daemon
 runs on it: idle (still scene: decode + detection), recording with stream copy, recording
 annotated (outlines drawn, H.264 encoded). CPU is user + system time of the process over the
@@ -28,6 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
+FOOTAGE = REPO.parent / "shared" / "media" / "traffic_camera.mp4"
 
 
 def free_port() -> int:
@@ -38,34 +40,20 @@ def free_port() -> int:
 
 
 def make_stream(folder: Path, still: bool, seconds: int) -> Path:
+    """720p 15 fps H.264 made from the real traffic footage (looped) when ../shared/media has it,
+    else from ffmpeg's testsrc2. The still scene is the first picture held, with sensor noise."""
     path = folder / ("still.mp4" if still else "moving.mp4")
-    source = "testsrc2=size=1280x720:rate=15"
-    filters = "select=eq(n\\,0),loop=-1:1:0,noise=alls=4:allf=t" if still else "null"
+    if FOOTAGE.is_file():
+        source = ["-stream_loop", "-1", "-i", str(FOOTAGE)]
+        scale = "scale=1280:720,fps=15"
+    else:
+        source = ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=15"]
+        scale = "null"
+    held = "select=eq(n\\,0),loop=-1:1:0,setpts=N/15/TB,noise=alls=4:allf=t," if still else ""
     subprocess.run(
         [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            source,
-            "-vf",
-            filters,
-            "-t",
-            str(seconds),
-            "-r",
-            "15",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-pix_fmt",
-            "yuv420p",
-            "-g",
-            "30",
-            str(path),
+            *("ffmpeg", "-v", "error", "-y", *source, "-vf", held + scale, "-t", str(seconds), "-r", "15"),
+            *("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "30", "-an", str(path)),
         ],
         check=True,
     )
