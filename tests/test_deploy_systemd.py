@@ -182,3 +182,20 @@ def test_config_error_exits_78_and_is_not_restarted(system: BootedSystem, servic
     assert state == {"ActiveState": "failed", "ExecMainStatus": "78", "NRestarts": "0"}
     problem = wait_for_message(system, cursor, "config_invalid", 5)
     assert problem["PRIORITY"] == "3" and "RTSP_URL" in problem["MESSAGE"]
+
+
+def test_uninstall_stops_the_service_and_keeps_recordings_and_settings(
+    system: BootedSystem, service: Callable[..., str]
+) -> None:
+    """Last in this module: it takes the service away."""
+    cursor = service(RTSP_URL="demo", CLIP_SECONDS="30")
+    system.run("systemctl", "start", UNIT, timeout=90)
+    wait_for_message(system, cursor, "clip_started", 30)
+    result = system.run("bash", "/src/deploy/uninstall.sh", timeout=60)
+    assert "kept /opt/camera_monitor/.env and the recordings" in result.stdout
+    assert system.run("systemctl", "is-active", UNIT, check=False).stdout.strip() in ("inactive", "unknown")
+    assert not (system.root / "etc/systemd/system" / UNIT).exists()
+    assert not (system.root / APP / "vcam").exists() and not (system.root / APP / "venv").exists()
+    assert (system.root / APP / ".env").is_file()
+    wait_for_message(system, cursor, "clip_saved", 5)  # stopped by uninstall: the open clip was finished
+    assert list((system.root / APP / "video").glob("camera/*/camera_*.mp4"))
