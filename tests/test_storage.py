@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import REPO, Daemon, wait_until
 from test_pipeline import RecordingLog
 
@@ -78,6 +79,7 @@ def test_unreachable_limit_is_logged_once(tmp_path: Path) -> None:
     assert list(video.rglob("*.mp4"))  # nothing deleted for nothing
 
 
+@pytest.mark.slow
 def test_daemon_with_a_small_cap_stays_under_it_and_logs_every_clip(
     daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
