@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
 
-def _build_once(final: Path, build: Any) -> Path:
+def _build_once(final: Path, build: Callable[[Path], None]) -> Path:
     """Build into a scratch dir and rename: a half-built cache entry (run killed) is never used."""
     if final.is_dir():
         return final

@@ -73,10 +73,11 @@ def reset(system: BootedSystem) -> None:
     shutil.rmtree(system.root / DROP_IN, ignore_errors=True)
     system.run("systemctl", "daemon-reload")
     system.run("systemctl", "reset-failed", UNIT, check=False)
-    shutil.rmtree(system.root / APP / "video", ignore_errors=True)
-    (system.root / APP / "video").mkdir()
-    pi = (system.root / APP / ".env").stat().st_gid  # install.sh made .env root:pi
-    os.chown(system.root / APP / "video", pi, pi)
+    video = system.root / APP / "video"
+    owner = video.stat()  # install.sh gave it to the service user
+    shutil.rmtree(video)
+    video.mkdir()
+    os.chown(video, owner.st_uid, owner.st_gid)
 
 
 def messages(records: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
