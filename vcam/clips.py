@@ -117,10 +117,7 @@ class PreRoll(Generic[T]):
 
     def last_group(self) -> Sequence[T]:
         """The newest keyframe and what came after it: all a decoder needs to resume mid-group."""
-        for index in range(len(self.items) - 1, -1, -1):
-            if self.items[index].keyframe:
-                return list(self.items)[index:]
-        return []
+        return self.since(math.inf, -math.inf)
 
     def since(self, start: float, not_before: float) -> Sequence[T]:
         """Packets for a clip that should start at ``start``: from the last keyframe at or before it
