@@ -178,5 +178,13 @@ def test_merge_boxes() -> None:
     assert merge_boxes(boxes, gap=1) == [Box(0, 0, 10, 10), Box(12, 0, 10, 10), Box(100, 100, 5, 5)]
 
 
+def test_merge_boxes_follows_a_box_that_grew() -> None:
+    # the third box joins the first, which then reaches the second, kept apart a moment before
+    chain = [Box(0, 0, 10, 10), Box(30, 0, 10, 10), Box(12, 0, 16, 10)]
+    assert merge_boxes(chain, gap=3) == [Box(0, 0, 40, 10)]
+    assert merge_boxes([Box(0, 0, 5, 5), Box(0, 0, 5, 5)], gap=0) == [Box(0, 0, 5, 5)]
+    assert merge_boxes([], gap=3) == []
+
+
 def test_frames_per_second_of_synthetic_scenes() -> None:
     assert FPS == 10  # the expectations above are in seconds at this rate
