@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 from dotenv import dotenv_values
 
-from vcam import camera_url, config, logs, scan, storage
+from vcam import camera_url, config, logs, memory, scan, storage
 from vcam.errors import SourceError
 from vcam.eventlog import ClipRow, EventLog
 from vcam.pipeline import Pipeline
@@ -186,6 +186,7 @@ def run(settings: config.Config) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     cv2.setNumThreads(1)  # one thread per pipeline does the image work; OpenCV's pool only adds CPU
+    memory.tune_malloc()  # before the threads start, so they share its arenas
 
     events = open_event_log(settings, log)
     keeper = storage.StorageKeeper(
