@@ -41,14 +41,21 @@ _GREEN_YUV = (145, 54, 34)
 _WHITE_Y, _BLACK_Y, _NEUTRAL_UV = 235, 16, 128
 
 
-def annotate_video(video: av.VideoFrame, boxes: Sequence[Box], text: str) -> av.VideoFrame:
-    """A new yuv420p frame: ``video`` with outlines and label drawn straight into its planes.
+def annotate_video(
+    video: av.VideoFrame, boxes: Sequence[Box], text: str, into: av.VideoFrame | None = None
+) -> av.VideoFrame:
+    """A yuv420p frame: ``video`` with outlines and label drawn straight into its planes.
 
     Drawing in YUV spares two colour conversions per frame (BGR and back cost more than
     encoding); the decoder's own frame is never written to, since it may be a reference frame.
+    ``into``, the frame this returned last time, is drawn into again: no megabytes allocated per
+    frame. If the encoder still holds it, make_writable() gives it a buffer of its own first.
     """
     if video.format.name in ("yuv420p", "yuvj420p"):
-        picture = av.VideoFrame(video.width, video.height, "yuv420p")
+        picture = into
+        if picture is None or (picture.width, picture.height) != (video.width, video.height):
+            picture = av.VideoFrame(video.width, video.height, "yuv420p")
+        picture.make_writable()
         for source, target in zip(video.planes, picture.planes, strict=True):
             _plane(target)[:, : target.width] = _plane(source)[:, : target.width]
     else:

@@ -198,6 +198,7 @@ class ClipWriter:
         self.frames = 0
         self.last_dts = -math.inf
         self.last_pts = -1
+        self.picture: av.VideoFrame | None = None  # drawn into again for each frame
         fps = info.fps if info.fps and 1 <= info.fps <= 120 else 25.0
         self.frame_step = 1.0 / fps
         try:
@@ -240,7 +241,7 @@ class ClipWriter:
         if pts <= self.last_pts:
             return  # a frame at or before the last: never twice
         self.last_pts = pts
-        picture = overlay.annotate_video(video, boxes, label)
+        picture = self.picture = overlay.annotate_video(video, boxes, label, self.picture)
         picture.pts, picture.time_base = pts, ENCODER_TIME_BASE
         try:
             packets = self.stream.encode(picture)
