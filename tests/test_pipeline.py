@@ -209,6 +209,31 @@ def test_latest_frame_keeps_only_the_newest() -> None:
     assert slot.take(0.01) is None
 
 
+def test_latest_frame_wakes_the_taker_only_for_the_wanted_frame() -> None:
+    slot = LatestFrame()
+    taken: list[Frame | None] = []
+    taker = threading.Thread(target=lambda: taken.append(slot.take(5.0, wanted=(0, 1.0))))
+    taker.start()
+    for step in range(1, 10):  # stream times 0.1 .. 0.9: not yet due
+        slot.put(Frame(step / 10, 0, 1, 1, image=image()))
+    time.sleep(0.2)
+    assert taker.is_alive() and not taken
+    slot.put(Frame(1.0, 0, 1, 1, image=image()))
+    taker.join(1.0)
+    assert taken and taken[0] is not None and taken[0].time == 1.0
+
+
+def test_latest_frame_gives_a_new_connection_or_the_newest_after_the_timeout() -> None:
+    slot = LatestFrame()
+    slot.put(Frame(0.5, 0, 1, 1, image=image()))
+    started = time.monotonic()
+    late = slot.take(0.2, wanted=(0, 1.0))  # the snapshot schedule still sees frames
+    assert late is not None and late.time == 0.5 and time.monotonic() - started >= 0.19
+    slot.put(Frame(0.1, 0, 1, 1, image=image(), connection=1))
+    reconnected = slot.take(5.0, wanted=(0, 1.0))
+    assert reconnected is not None and reconnected.connection == 1
+
+
 def test_snapshots_are_written(run_pipeline: Any, tmp_path: Path) -> None:
     connector, _ = scripted(lambda: FakeConnection(None, interval=0.02))
     run_pipeline(camera(SNAPSHOT_INTERVAL="0.2", CAMERA_NAME="yard"), connector)

@@ -30,16 +30,21 @@ from vcam.source import connect, tcp_reachable
 
 PROBE_INTERVAL_S = 0.5  # while a camera's port is closed, how often to check whether it is back
 WORKER_WAIT_S = 0.5
-EARLY_WAKE_S = 0.02  # the worker wakes this much before an analysis is due, to catch the frame
 READER_GRACE_S = 1.0
 
 
 class LatestFrame:
-    """A one-slot hand-off: put() replaces what the taker has not taken yet, and counts it as dropped."""
+    """A one-slot hand-off: put() replaces what the taker has not taken yet, and counts it as dropped.
+
+    The taker may say which frame it waits for (one from ``connection`` at stream time ``at`` or
+    later, or from another connection): it is woken for that frame only, not for each one before
+    it. Waking for every frame cost as much CPU as the analysis; waking before the due frame and
+    handing over the ones in between, a fifth of the worker's CPU (0.48 -> 0.39 s a minute idle)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._frame: Frame | None = None
+        self._wanted: tuple[int, float] | None = None
         self.dropped = 0
 
     def put(self, frame: Frame) -> None:
@@ -47,14 +52,24 @@ class LatestFrame:
             if self._frame is not None:
                 self.dropped += 1
             self._frame = frame
-            self._cond.notify()
+            if self._ready():
+                self._cond.notify()
 
-    def take(self, timeout: float) -> Frame | None:
+    def take(self, timeout: float, wanted: tuple[int, float] | None = None) -> Frame | None:
+        """The newest frame once the wanted one has come; after ``timeout``, whatever is newest."""
         with self._cond:
-            if self._frame is None:
-                self._cond.wait(timeout)
+            self._wanted = wanted
+            self._cond.wait_for(self._ready, timeout)
+            self._wanted = None
             frame, self._frame = self._frame, None
             return frame
+
+    def _ready(self) -> bool:
+        frame, wanted = self._frame, self._wanted
+        if frame is None or wanted is None:
+            return frame is not None
+        connection, at = wanted
+        return frame.connection != connection or frame.time >= at
 
 
 @dataclass(frozen=True)
@@ -303,17 +318,17 @@ class Pipeline:
     def _work_loop(self) -> None:
         while not self.stopping.is_set():
             self._worker_beat = self.clock()
-            frame = self.latest.take(WORKER_WAIT_S)
+            # Frames before the next analysis would only be looked at and dropped: wait for the
+            # one that is due. At least every WORKER_WAIT_S the newest is handled anyway (snapshots).
+            due = self._gate.next_due
+            wanted = None if due is None else (self._worker_connection, due - Every.SLACK)
+            frame = self.latest.take(WORKER_WAIT_S, wanted)
             if frame is None:
                 continue
             try:
                 self._handle(frame)
             except Exception as exc:  # keep the camera running whatever one frame does
                 self.log.exception("worker_error", error=f"{type(exc).__name__}: {exc}")
-            # Frames before the next analysis would only be looked at and dropped: rest until
-            # then (waking ~15 times a second for nothing cost as much CPU as the analysis).
-            if self._gate.next_due is not None:
-                self.stopping.wait(min(WORKER_WAIT_S, self._gate.next_due - frame.time - EARLY_WAKE_S))
         self.log.info("worker_stopped")
 
     def _handle(self, frame: Frame) -> None:

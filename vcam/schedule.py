@@ -8,6 +8,8 @@ class Every:
     of 0 or less is never due. Steps from the planned time, not from now, so it does not drift;
     after a gap it is due once, not once per missed slot."""
 
+    SLACK = 1e-6  # a time this close before next_due counts as due (float stream times)
+
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self.next_due: float | None = None
@@ -15,7 +17,7 @@ class Every:
     def due(self, now: float) -> bool:
         if self.interval <= 0:
             return False
-        if self.next_due is not None and now < self.next_due - 1e-6:  # 1e-6: float stream times
+        if self.next_due is not None and now < self.next_due - self.SLACK:
             return False
         if self.next_due is None or now - self.next_due > self.interval:
             self.next_due = now + self.interval
