@@ -132,6 +132,16 @@ def test_gate_after_a_gap_does_not_burst() -> None:
     assert gate.due(10.2)
 
 
+def test_gate_says_from_when_it_is_due() -> None:
+    gate = Every(1 / 5)
+    assert gate.due_from is None
+    assert gate.due(0.0)
+    start = gate.due_from
+    assert start is not None and abs(start - 0.2) < 1e-5
+    assert not gate.due(start - 1e-4)
+    assert gate.due(start)
+
+
 def moving(area: float = 5.0) -> Detection:
     return Detection(area, (Box(1, 2, 3, 4),))
 

@@ -320,8 +320,8 @@ class Pipeline:
             self._worker_beat = self.clock()
             # Frames before the next analysis would only be looked at and dropped: wait for the
             # one that is due. At least every WORKER_WAIT_S the newest is handled anyway (snapshots).
-            due = self._gate.next_due
-            wanted = None if due is None else (self._worker_connection, due - Every.SLACK)
+            due = self._gate.due_from
+            wanted = None if due is None else (self._worker_connection, due)
             frame = self.latest.take(WORKER_WAIT_S, wanted)
             if frame is None:
                 continue

@@ -14,10 +14,15 @@ class Every:
         self.interval = interval
         self.next_due: float | None = None
 
+    @property
+    def due_from(self) -> float | None:
+        """The earliest time at which due() says yes; None before the first call."""
+        return None if self.next_due is None else self.next_due - self.SLACK
+
     def due(self, now: float) -> bool:
         if self.interval <= 0:
             return False
-        if self.next_due is not None and now < self.next_due - self.SLACK:
+        if self.due_from is not None and now < self.due_from:
             return False
         if self.next_due is None or now - self.next_due > self.interval:
             self.next_due = now + self.interval
