@@ -1,6 +1,7 @@
 # vcam in a container:
 #   docker build -t vcam .
-#   docker run -d --name vcam -v ./video:/app/video -e RTSP_URL=rtsp://user:pass@camera/stream vcam
+#   docker run -d --name vcam -v ./video:/app/video -e TZ=Europe/Berlin -e RTSP_URL=rtsp://user:pass@camera/stream vcam
+#   docker exec vcam vcam events
 # The base image is a build argument so it can be swapped (e.g. for a local or arm64 image).
 ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
@@ -10,7 +11,9 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIDEO_DIR=video \
-    LOG_FORMAT=console
+    LOG_FORMAT=console \
+    VCAM_PYTHON=python \
+    PATH=/app/bin:$PATH
 
 WORKDIR /app
 
@@ -23,6 +26,7 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
 COPY vcam ./vcam
+COPY bin ./bin
 COPY vcam_runner.py .env_example ./
 
 RUN useradd --uid 10001 --user-group --home-dir /app --no-create-home vcam \

@@ -42,9 +42,12 @@ fi
 
 echo "Installing vcam into $target"
 mkdir -p "$target" "$root$video_dir" "$unit_dir"
-cp -r "$source_dir/vcam" "$source_dir/vcam_runner.py" "$source_dir/requirements.txt" \
+cp -r "$source_dir/vcam" "$source_dir/bin" "$source_dir/vcam_runner.py" "$source_dir/requirements.txt" \
       "$source_dir/README.md" "$source_dir/.env_example" "$target/"
 find "$target/vcam" -name __pycache__ -prune -exec rm -rf {} +
+# `vcam events`, `vcam check`… from anywhere: the command runs this install's venv and .env
+mkdir -p "$root/usr/local/bin"
+ln -sfn "$prefix/bin/vcam" "$root/usr/local/bin/vcam"
 
 if [ ! -f "$target/.env" ]; then
     sed "s|^VIDEO_DIR=.*|VIDEO_DIR=$video_dir|" "$source_dir/.env_example" > "$target/.env"
@@ -77,6 +80,7 @@ if [ "$systemctl" = yes ] && [ -z "$root" ]; then
     echo "  sudo nano $prefix/.env                       # set RTSP_URL (and anything else)"
     echo "  sudo systemctl restart cameramonitor.service"
     echo "  journalctl -u cameramonitor.service -f        # watch it"
+    echo "  vcam events                                    # what it recorded (vcam --help for more)"
 else
     echo "Installed into $target (systemctl skipped)"
 fi

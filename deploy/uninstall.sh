@@ -16,7 +16,8 @@ if systemctl list-unit-files cameramonitor.service >/dev/null 2>&1; then
 fi
 rm -f /etc/systemd/system/cameramonitor.service
 systemctl daemon-reload || true
-rm -rf "$prefix/vcam" "$prefix/venv" "$prefix/vcam_runner.py" "$prefix/requirements.txt" "$prefix/README.md" "$prefix/.env_example"
+[ "$(readlink /usr/local/bin/vcam 2>/dev/null)" = "$prefix/bin/vcam" ] && rm -f /usr/local/bin/vcam
+rm -rf "$prefix/vcam" "$prefix/bin" "$prefix/venv" "$prefix/vcam_runner.py" "$prefix/requirements.txt" "$prefix/README.md" "$prefix/.env_example"
 if [ "$purge" = yes ]; then
     rm -rf "$prefix"
     echo "Removed $prefix with its recordings and settings"

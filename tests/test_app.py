@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Daemon, wait_until
 
-from vcam import app
+from vcam import __version__, app
+from vcam.eventlog import EventLog
 
 
 def vcam(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -71,7 +72,7 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     assert "CAMERA_NAME=other" in result.stdout
 
     missing = vcam("--env-file", str(tmp_path / "nope.env"), "check", cwd=tmp_path)
-    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert missing.returncode == 78 and "no such file" in missing.stderr  # start-up configuration: 78
 
 
 def test_runner_arguments_default_to_run() -> None:
@@ -92,6 +93,8 @@ def test_demo_camera_runs_out_of_the_box(daemon: Callable[..., Daemon], tmp_path
     assert code == 0 and time.monotonic() - started < 3
     stopped = proc.events("vcam_stopped")[0][1]
     assert stopped["clean"] is True
+    ((_, hint),) = proc.events("demo_camera")  # a first run says what to do next
+    assert "RTSP_URL" in hint["next"] and ".env" in hint["next"] and hint["stop"] == "Ctrl-C"
 
 
 @pytest.mark.parametrize("fmt", ["journal", "console"])
@@ -104,3 +107,70 @@ def test_log_formats_from_the_real_daemon(daemon: Callable[..., Daemon], fmt: st
         assert first.startswith("<6>vcam_started pid=")
     else:
         assert " info    vcam_started pid=" in first
+
+
+def test_env_file_that_is_not_utf8_exits_78_naming_file_line_and_byte(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"RTSP_URL=demo\nCAMERA_NAME=caf\xe9\n")
+    result = vcam("run", cwd=tmp_path, LOG_FORMAT="journal")
+    assert result.returncode == 78
+    assert f"{tmp_path / '.env'} line 2, byte 16: 0xe9 is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_reports_every_problem_at_once_and_creates_nothing(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = vcam(
+        "check",
+        cwd=tmp_path,
+        LOG_FORMAT="journal",
+        RTSP_URL="rtsp://admin:hunter2@cam/x",
+        STALL_TIMEOUT="soon",
+        VIDEO_DIR=str(tmp_path / "new" / "video"),
+        TEMP_DIR=str(blocker / "tmp"),
+    )
+    assert result.returncode == 78
+    assert "STALL_TIMEOUT='soon'" in result.stderr
+    assert f"TEMP_DIR='{blocker / 'tmp'}': cannot create or write there (Not a directory)" in result.stderr
+    assert "VIDEO_DIR" not in result.stderr  # it can be made: fine, and not made by check
+    assert not (tmp_path / "new").exists() and "hunter2" not in result.stderr
+
+
+def test_check_warns_about_a_misspelt_setting_in_the_env_file(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("RTSP_URL=demo\nCLIP_SECOND=20\nRTSP_ULR=rtsp://cam/x\n")
+    result = vcam("check", cwd=tmp_path, LOG_FORMAT="journal")
+    assert result.returncode == 0, result.stderr
+    assert "CLIP_SECOND is not a vcam setting; did you mean CLIP_SECONDS?" in result.stderr
+    assert "RTSP_ULR is not a vcam setting; did you mean RTSP_URL?" in result.stderr
+
+
+def test_listing_runs_whatever_is_wrong_with_the_camera_settings(tmp_path: Path) -> None:
+    video = tmp_path / "video"
+    EventLog(video / "events.sqlite3").close()
+    result = vcam("events", cwd=tmp_path, VIDEO_DIR=str(video), RTSP_URL="ftp://x", STALL_TIMEOUT="soon")
+    assert result.returncode == 0, result.stderr
+    bad_video = vcam("clips", cwd=tmp_path, VIDEO_DIR=str(video), EVENTS_DB="")
+    assert bad_video.returncode == 0, bad_video.stderr
+
+
+def test_probe_runs_whatever_is_wrong_with_unrelated_settings(tmp_path: Path) -> None:
+    result = vcam("probe", "demo", cwd=tmp_path, MOTION_MIN_AREA="lots", CLIP_SECONDS="-3")
+    assert result.returncode == 0, result.stderr
+    assert "codec=h264" in result.stdout
+
+
+def test_the_vcam_command_uses_its_own_environment_from_any_folder(tmp_path: Path) -> None:
+    """bin/vcam runs the project's Python (never PATH's python3) and reads its own .env."""
+    env = {"PATH": "/usr/bin:/bin", "VCAM_PYTHON": sys.executable}  # /usr/bin/python3 has no cv2
+    command = [str(REPO / "bin" / "vcam")]
+    version = subprocess.run([*command, "--version"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip() == f"vcam {__version__}"
+    helped = subprocess.run([*command, "scan", "--help"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert helped.returncode == 0 and "Find motion events in a video file" in helped.stdout
+
+
+def test_every_command_says_what_it_does() -> None:
+    parser = app.build_parser()
+    for name in app.COMMANDS:
+        sub = parser._subparsers._group_actions[0].choices[name]  # type: ignore[union-attr]
+        assert sub.description and len(sub.description) > 20, name

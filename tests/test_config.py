@@ -157,3 +157,28 @@ def test_shapes_round_trip_for_check() -> None:
     cfg = parse(MOTION_REGIONS="1,2,3,4")
     assert dict(cfg.describe())["MOTION_REGIONS"] == "1,2,4,2,4,6,1,6"
     assert config.parse_shapes(config.format_shapes(cfg.camera.motion.regions)) == cfg.camera.motion.regions
+
+
+def test_a_password_ffmpeg_would_cut_is_an_error_that_says_how_to_write_it() -> None:
+    (problem,) = problems(RTSP_URL="rtsp://admin:se/cret@cam/live")
+    assert problem.startswith("RTSP_URL='rtsp://admin:***@cam/live': expected a password containing '/'")
+    assert "%2F" in problem and "se/cret" not in problem
+
+
+def test_a_value_echoed_in_an_error_is_cut_to_80_characters() -> None:
+    (problem,) = problems(RTSP_URL="demo", CAMERA_NAME="x" * 500)
+    shown = problem.split("'")[1]
+    assert len(shown) == config.SHOWN_VALUE_CHARS and shown.endswith("…")
+
+
+def test_only_the_needed_settings_can_stop_a_command() -> None:
+    env = {"VIDEO_DIR": "/srv/v", "STALL_TIMEOUT": "soon", "RTSP_URL": ""}
+    assert config.parse(env, needed=("VIDEO_DIR", "EVENTS_DB")).events_db == Path("/srv/v/events.sqlite3")
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(env, needed=("STALL_TIMEOUT",))
+    assert err.value.problems == ["STALL_TIMEOUT='soon': expected a number of seconds > 0"]
+
+
+def test_misspelt_settings_get_the_closest_known_name() -> None:
+    found = dict(config.unknown_settings(["CLIP_SECOND", "RTSP_ULR", "VIDEO_DIR", "FAVOURITE_COLOUR"]))
+    assert found == {"CLIP_SECOND": "CLIP_SECONDS", "RTSP_ULR": "RTSP_URL", "FAVOURITE_COLOUR": None}

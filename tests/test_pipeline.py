@@ -122,7 +122,11 @@ def run_pipeline(tmp_path: Path) -> Iterator[Callable[..., tuple[Pipeline, Recor
     def start(cam: config.CameraConfig, connector: Any, video_dir: Path | None = None) -> tuple[Pipeline, RecordingLog]:
         log = RecordingLog()
         video = video_dir or tmp_path / "video"
-        pipeline = Pipeline(cam, video, tmp_path / "video" / ".tmp", log, connector=connector)
+        temp = tmp_path / "video" / ".tmp"
+        for folder in (video, temp):  # as the daemon makes them at start-up
+            if not folder.exists():
+                folder.mkdir(parents=True)
+        pipeline = Pipeline(cam, video, temp, log, connector=connector)
         pipelines.append(pipeline)
         pipeline.start()
         return pipeline, log

@@ -37,6 +37,8 @@ def chunks_of(path: Path) -> Iterator[tuple[Opened, list[Chunk]]]:
 
 @pytest.fixture
 def recorder(tmp_path: Path) -> Iterator[Recorder]:
+    (tmp_path / "video").mkdir()
+    (tmp_path / "tmp").mkdir()
     rec = Recorder(
         "cam",
         RecordSettings(ANNOTATED, clip_seconds=30, pre_seconds=1),

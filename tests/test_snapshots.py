@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vcam import snapshots, storage
+from vcam import layout, snapshots, storage
 from vcam.schedule import Every
 
 
@@ -31,14 +31,18 @@ def test_schedule_off() -> None:
 
 def test_path_is_camera_date_time_in_local_time(tmp_path: Path) -> None:
     wall = time.mktime((2026, 3, 7, 8, 9, 10, 0, 0, -1))
-    assert snapshots.snapshot_path(tmp_path, "front", wall) == tmp_path / "front/snapshots/2026-03-07/08_09_10.jpg"
+    path = layout.snapshot_path(tmp_path, "front", wall)
+    assert path == tmp_path / "front/snapshots/2026-03-07/08_09_10.jpg"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")  # taken (the hour that repeats when DST ends): the next is another name
+    assert layout.snapshot_path(tmp_path, "front", wall) == tmp_path / "front/snapshots/2026-03-07/08_09_10_2.jpg"
 
 
 def test_save_jpeg_is_whole_and_leaves_no_partial_file(tmp_path: Path) -> None:
     image = np.zeros((48, 64, 3), np.uint8)
     image[10:20, 10:20] = 255
     path = tmp_path / "a" / "b.jpg"
-    snapshots.save_jpeg(path, image)
+    snapshots.save_jpeg(path, image, root=tmp_path)
     assert os.listdir(path.parent) == ["b.jpg"]
     decoded = cv2.imread(str(path))
     assert decoded is not None
@@ -49,7 +53,7 @@ def test_atomic_write_failure_leaves_nothing(tmp_path: Path) -> None:
     target = tmp_path / "x.jpg"
     target.mkdir()  # renaming a file over a directory fails
     with pytest.raises(IsADirectoryError):
-        storage.atomic_write(target, b"data")
+        storage.atomic_write(target, b"data", root=tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["x.jpg"]
 
 

@@ -14,24 +14,27 @@ import pytest
 from conftest import REPO, Daemon, wait_until
 from test_pipeline import RecordingLog
 
-from vcam import storage
+from vcam import layout, storage
 from vcam.eventlog import EventLog
 from vcam.retention import DAY, Policy
 
 
 def clip_file(video: Path, camera: str, age_days: float, size: int = 1000) -> Path:
-    stamp = time.localtime(time.time() - age_days * DAY)
-    path = video / camera / time.strftime("%Y-%m-%d", stamp) / f"{camera}_{time.strftime('%Y%m%d_%H%M%S', stamp)}.mp4"
+    """A clip recorded ``age_days`` ago: named, and last modified, then."""
+    wall = time.time() - age_days * DAY
+    path = layout.clip_path(video, camera, layout.clip_name(camera, wall), wall)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\0" * size)
+    os.utime(path, (wall, wall))
     return path
 
 
 def snapshot_file(video: Path, camera: str, age_days: float) -> Path:
-    stamp = time.localtime(time.time() - age_days * DAY)
-    path = video / camera / "snapshots" / time.strftime("%Y-%m-%d", stamp) / time.strftime("%H_%M_%S.jpg", stamp)
+    wall = time.time() - age_days * DAY
+    path = layout.snapshot_path(video, camera, wall)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\xff\xd8" + b"\0" * 100)
+    os.utime(path, (wall, wall))
     return path
 
 

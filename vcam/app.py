@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import io
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 import cv2
 from dotenv import dotenv_values
 
-from vcam import camera_url, config, logs, memory, scan, storage
+from vcam import __version__, camera_url, config, layout, logs, memory, scan, storage
 from vcam.errors import SourceError
 from vcam.eventlog import ClipRow, EventLog
 from vcam.pipeline import Pipeline
@@ -37,33 +39,65 @@ STOP_BUDGET_S = 6.0  # well inside systemd's and Docker's 10 s before SIGKILL
 TICK_S = 1.0
 
 
-class UsageError(Exception):
-    pass
+class EnvFileError(Exception):
+    """The settings file cannot be read: a configuration error (exit 78), said plainly."""
 
 
-def load_environment(env_file: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+@dataclass(frozen=True)
+class Environment:
+    values: dict[str, str]  # the settings file under the process environment: the environment wins
+    file: Path | None  # the settings file read, if any
+    file_names: tuple[str, ...]  # the names that file sets, to catch typos in it
+
+
+def load_environment(env_file: str | None, environ: Mapping[str, str]) -> Environment:
     """``.env`` (or --env-file) under the process environment: the environment wins."""
     path = Path(env_file) if env_file else Path(".env")
-    merged: dict[str, str] = {}
     if env_file and not path.is_file():
-        raise UsageError(f"--env-file {env_file}: no such file")
-    if path.is_file():
-        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
-    merged.update(environ)
-    return merged
+        raise EnvFileError(f"--env-file {env_file}: no such file")
+    if not path.is_file():
+        return Environment(dict(environ), None, ())
+    path = path.resolve()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EnvFileError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise EnvFileError(
+            f"{path} line {line}, byte {column}: 0x{data[exc.start]:02x} is not UTF-8 text (save the file as UTF-8)"
+        ) from None
+    from_file = {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+    for name in config.PATH_SETTINGS:  # a relative folder in the file means one beside the file
+        value = from_file.get(name, "").strip()
+        if value and not Path(value).is_absolute():
+            from_file[name] = str(path.parent / value)
+    return Environment({**from_file, **environ}, path, tuple(from_file))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcam", description="Motion-recording daemon for IP cameras.")
     parser.add_argument("--env-file", help="settings file to read instead of ./.env")
-    commands = parser.add_subparsers(dest="command")
-    run = commands.add_parser("run", help="run the daemon (the default)")
+    parser.add_argument("--version", action="version", version=f"vcam {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, what: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=what, description=what[0].upper() + what[1:] + ".")
+
+    run = command("run", "run the daemon (the default): record the camera in RTSP_URL until stopped")
     run.add_argument("--demo", action="store_true", help="use the built-in demo camera")
-    commands.add_parser("check", help="validate the settings and print them, passwords masked")
-    commands.add_parser("health", help="exit 0 if the running daemon reports itself healthy (Docker HEALTHCHECK)")
-    probe = commands.add_parser("probe", help="connect to a camera once and describe its stream")
+    command(
+        "check",
+        "check every setting (and that VIDEO_DIR and TEMP_DIR can be written) without changing anything; "
+        "print them, passwords masked; exit 78 listing every problem",
+    )
+    command("health", "exit 0 if the running daemon reports itself healthy (Docker's HEALTHCHECK)")
+    probe = command("probe", "connect to a camera once and describe its stream, or say why it failed")
     probe.add_argument("url", help="camera URL (rtsp://, http://), video file, or 'demo'")
-    scan = commands.add_parser("scan", help="find motion events in a video file, as fast as it decodes")
+    scan = command("scan", "find motion events in a video file with the daemon's detector, as fast as it decodes")
     scan.add_argument("file", help="video file")
     scan.add_argument("--json", action="store_true", help="one JSON object per event and line")
     scan.add_argument("--region", action="append", default=[], metavar="SHAPE", help="watch only here: x,y,w,h")
@@ -71,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, name in SCAN_SETTING_FLAGS.items():
         scan.add_argument(f"--{flag}", dest=name, metavar="VALUE", help=f"overrides {name}")
     for name, what in (("events", "motion events with their clips"), ("clips", "recorded clips")):
-        listing = commands.add_parser(name, help=f"list {what} from the event log")
+        listing = command(name, f"list {what} from the event log, in local time")
         listing.add_argument("--camera")
         listing.add_argument("--since", type=when, help="YYYY-MM-DD[ HH:MM[:SS]], or an age like 30m, 12h, 7d")
         listing.add_argument("--until", type=when, help="as --since")
@@ -86,9 +120,9 @@ def when(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
         return time.time() - float(text[:-1]) * units[text[-1]]
-    for layout in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
+    for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
         try:
-            return time.mktime(time.strptime(text, layout))
+            return time.mktime(time.strptime(text, pattern))
         except ValueError:
             continue
     raise argparse.ArgumentTypeError(f"{text!r}: expected YYYY-MM-DD[ HH:MM[:SS]] or an age like 30m, 12h, 7d")
@@ -106,16 +140,24 @@ SCAN_SETTING_FLAGS = {
 }
 
 
+COMMANDS = ("run", "check", "probe", "scan", "events", "clips", "health")
+# The settings each command needs: the others may be wrong without stopping it.
+LISTING_SETTINGS = ("VIDEO_DIR", "EVENTS_DB")
+PROBE_SETTINGS = ("RTSP_URL", "RTSP_TRANSPORT", "STALL_TIMEOUT")
+HEALTH_SETTINGS = ("VIDEO_DIR", "TEMP_DIR")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help")):
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")):
         args_list = _default_to_run(args_list)
     args = build_parser().parse_args(args_list)
     try:
-        env = load_environment(args.env_file, os.environ)
-    except UsageError as exc:
-        print(f"vcam: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        environment = load_environment(args.env_file, os.environ)
+    except EnvFileError as exc:
+        _log_config_problems([str(exc)], os.environ)
+        return EXIT_CONFIG
+    env = environment.values
     if args.command == "probe":
         return probe(args.url, env)
     if args.command == "scan":
@@ -126,23 +168,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         return health_command(env)
     if getattr(args, "demo", False):
         env["RTSP_URL"] = camera_url.DEMO
-    try:
-        settings = config.parse(env)
-    except config.ConfigError as exc:
-        _log_config_problems(exc.problems, env)
-        return EXIT_CONFIG
-    logs.configure(settings.log_level, logs.choose_format(settings.log_format, env))
-    log = logs.get()
-    problems = _check_directories(settings)
-    if problems:
-        for problem in problems:
-            log.error("config_invalid", problem=problem)
-        return EXIT_CONFIG
+    typos = [_typo_warning(environment, name, guess) for name, guess in config.unknown_settings(environment.file_names)]
     if args.command == "check":
-        for name, value in settings.describe():
-            print(f"{name}={value}")
-        return EXIT_OK
+        return check_command(env, typos)
+    return run_command(env, typos)
+
+
+def check_command(env: Mapping[str, str], typos: list[str]) -> int:
+    """Every problem at once, the folders' included; creates nothing."""
+    settings, found = config.read(env)
+    problems = [p.text for p in found] + _check_directories(settings, create=False)
+    log = _early_log(env)
+    for typo in typos:
+        log.warning("setting_unknown", problem=typo)
+    if problems:
+        _log_config_problems(problems, env)
+        return EXIT_CONFIG
+    for name, value in settings.describe():
+        print(f"{name}={value}")
+    return EXIT_OK
+
+
+def run_command(env: Mapping[str, str], typos: list[str]) -> int:
+    settings, found = config.read(env)
+    problems = [p.text for p in found]
+    if not problems:  # folders are made only for settings that are otherwise good
+        problems = _check_directories(settings, create=True)
+    if problems:
+        _log_config_problems(problems, env)
+        return EXIT_CONFIG
+    logs.configure(
+        settings.log_level,
+        logs.choose_format(settings.log_format, env),
+        secrets=camera_url.secrets(settings.camera.url),
+    )
+    log = logs.get()
+    for typo in typos:
+        log.warning("setting_unknown", problem=typo)
+    lock = layout.lock_path(settings.temp_dir, settings.camera.name)
+    try:
+        storage.hold_lock(lock)  # held until the process ends
+    except storage.Locked as exc:
+        log.error(
+            "camera_taken",
+            problem=f"camera {settings.camera.name!r} is already recorded by another vcam (pid {exc.holder}) "
+            f"with TEMP_DIR={str(settings.temp_dir)!r}: stop that one, or give this one another CAMERA_NAME",
+        )
+        return EXIT_CONFIG
+    except OSError as exc:
+        log.error("config_invalid", problem=f"TEMP_DIR={str(settings.temp_dir)!r}: cannot lock {lock}: {exc}")
+        return EXIT_CONFIG
     return run(settings)
+
+
+def _typo_warning(environment: Environment, name: str, closest: str | None) -> str:
+    guess = f"; did you mean {closest}?" if closest else " (see .env_example for every setting)"
+    return f"{environment.file}: {name} is not a vcam setting{guess}"
 
 
 def _default_to_run(args: list[str]) -> list[str]:
@@ -153,24 +234,35 @@ def _default_to_run(args: list[str]) -> list[str]:
         head, rest = rest[:2], rest[2:]
     elif rest and rest[0].startswith("--env-file="):
         head, rest = rest[:1], rest[1:]
-    if rest and rest[0] in ("run", "check", "probe", "scan", "events", "clips", "health"):
+    if rest and (rest[0] in COMMANDS or rest[0] in ("-h", "--help", "--version")):
         return head + rest
     return [*head, "run", *rest]
 
 
-def _log_config_problems(problems: list[str], env: Mapping[str, str]) -> None:
+def _early_log(env: Mapping[str, str]) -> Any:
+    """A logger before the settings are known good: LOG_FORMAT if it is valid, else the default."""
     fmt = env.get("LOG_FORMAT", "auto").strip().lower()
-    logs.configure("info", logs.choose_format(fmt if fmt in config.LOG_FORMATS else "auto", env))
-    log = logs.get()
+    chosen = logs.choose_format(fmt if fmt in config.LOG_FORMATS else "auto", env)
+    logs.configure("info", chosen, secrets=camera_url.secrets(env.get("RTSP_URL", "")))
+    return logs.get()
+
+
+def _log_config_problems(problems: list[str], env: Mapping[str, str]) -> None:
+    log = _early_log(env)
     for problem in problems:
         log.error("config_invalid", problem=problem)
 
 
-def _check_directories(settings: config.Config) -> list[str]:
+def _check_directories(settings: config.Config, *, create: bool) -> list[str]:
+    """VIDEO_DIR and TEMP_DIR must be writable folders; ``create`` makes them (the daemon does,
+    ``check`` only looks)."""
     problems = []
     for name, folder in (("VIDEO_DIR", settings.video_dir), ("TEMP_DIR", settings.temp_dir)):
         try:
-            storage.check_writable(folder)
+            if create:
+                storage.check_writable(folder)
+            else:
+                storage.check_could_write(folder)
         except OSError as exc:
             problems.append(f"{name}={str(folder)!r}: cannot create or write there ({exc.strerror or exc})")
     return problems
@@ -210,8 +302,15 @@ def run(settings: config.Config) -> int:
 
     supervisor = Supervisor([make_pipeline], log)
     notifier = Notifier(os.environ)
-    health_file = settings.temp_dir / HEALTH_FILE
-    log.info("vcam_started", pid=os.getpid(), cameras=1, video_dir=str(settings.video_dir))
+    health_file = layout.health_path(settings.temp_dir, os.getpid())
+    log.info("vcam_started", pid=os.getpid(), version=__version__, cameras=1, video_dir=str(settings.video_dir))
+    if settings.camera.url == camera_url.DEMO:
+        log.info(
+            "demo_camera",
+            note="this is the built-in demo camera: a car crosses every 20 s",
+            next="set RTSP_URL in .env to your camera's stream (examples in .env_example), then start vcam again",
+            stop="Ctrl-C",
+        )
     keeper.start()
     supervisor.start()
     notifier.ready(supervisor.summary(settings.health_timeout)[1])
@@ -243,38 +342,54 @@ def run(settings: config.Config) -> int:
     return EXIT_OK
 
 
-HEALTH_FILE = "health.json"  # in TEMP_DIR: fresh while the daemon runs, read by `vcam health`
 HEALTH_STALE_S = 30.0
 
 
 def write_health(path: Path, *, healthy: bool, status: str, stopping: bool) -> None:
     record = {"time": time.time(), "pid": os.getpid(), "healthy": healthy, "stopping": stopping, "status": status}
     with contextlib.suppress(OSError):  # a full disk must not stop the main loop; `vcam health` then says stale
-        storage.atomic_write(path, json.dumps(record).encode(), durable=False)
+        storage.atomic_write(path, json.dumps(record).encode(), root=path.parent, durable=False)
 
 
 def health_command(env: Mapping[str, str]) -> int:
-    """For Docker's HEALTHCHECK: 0 if the daemon's health file is fresh and says healthy (or stopping)."""
+    """For Docker's HEALTHCHECK: 0 if every running daemon's health file is fresh and says healthy
+    (or stopping). Each daemon writes its own, so two daemons sharing TEMP_DIR never mix them up."""
     try:
-        settings = config.parse(env)
+        settings = config.parse(env, needed=HEALTH_SETTINGS)
     except config.ConfigError as exc:
         print(f"unhealthy: bad configuration: {exc.problems[0]}")
         return EXIT_FAILED
-    path = settings.temp_dir / HEALTH_FILE
+    verdicts = [_health_of(path) for pid, path in layout.health_files(settings.temp_dir) if _running(pid)]
+    if not verdicts:
+        print(f"unhealthy: no running daemon has a health file in {settings.temp_dir} (is the daemon running?)")
+        return EXIT_FAILED
+    for _, line in verdicts:
+        print(line)
+    return EXIT_OK if all(good for good, _ in verdicts) else EXIT_FAILED
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process, but it exists
+    return True
+
+
+def _health_of(path: Path) -> tuple[bool, str]:
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
-        print(f"unhealthy: no health file at {path} (is the daemon running?)")
-        return EXIT_FAILED
-    age = time.time() - float(record.get("time", 0))
+        return False, f"unhealthy: cannot read {path}"
     if record.get("stopping"):
-        print("stopping")
-        return EXIT_OK
+        return True, "stopping"
+    age = time.time() - float(record.get("time", 0))
     if age > HEALTH_STALE_S:
-        print(f"unhealthy: the daemon has not reported for {age:.0f} s")
-        return EXIT_FAILED
-    print(("healthy: " if record.get("healthy") else "unhealthy: ") + str(record.get("status", "")))
-    return EXIT_OK if record.get("healthy") else EXIT_FAILED
+        return False, f"unhealthy: the daemon has not reported for {age:.0f} s"
+    healthy = bool(record.get("healthy"))
+    return healthy, ("healthy: " if healthy else "unhealthy: ") + str(record.get("status", ""))
 
 
 def open_event_log(settings: config.Config, log: Any) -> EventLog | None:
@@ -299,7 +414,7 @@ def probe(url: str, env: Mapping[str, str]) -> int:
     """Connect once and describe the stream: a quick way to check a camera URL."""
     settings_env = dict(env, RTSP_URL=url)
     try:
-        camera = config.parse(settings_env).camera
+        camera = config.parse(settings_env, needed=PROBE_SETTINGS).camera
     except config.ConfigError as exc:
         for problem in exc.problems:
             print(f"vcam probe: {problem}", file=sys.stderr)
@@ -378,7 +493,7 @@ def local(epoch: float | None) -> str:
 def list_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``vcam events`` / ``vcam clips``: what the event log holds, filtered."""
     try:
-        db = config.parse({**env, "RTSP_URL": env.get("RTSP_URL") or camera_url.DEMO}).events_db  # no camera needed
+        db = config.parse(env, needed=LISTING_SETTINGS).events_db
     except config.ConfigError as exc:
         for problem in exc.problems:
             print(f"vcam {args.command}: {problem}", file=sys.stderr)
@@ -398,7 +513,7 @@ def list_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 print(json.dumps(row) if args.json else _clip_line(clip))
             return EXIT_OK
         for event in log.events(args.camera, args.since, args.until, args.min_duration):
-            clips = log.clips(event_id=event.id)
+            clips = log.clips_covering(event)
             if args.json:
                 row = {**dataclasses.asdict(event), "start_local": local(event.start), "clips": [c.path for c in clips]}
                 print(json.dumps(row))

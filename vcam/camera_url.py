@@ -4,19 +4,69 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 DEMO = "demo"
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 
-# user:password@ inside any scheme://… text, so secrets are caught even inside error messages.
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<password>[^@/\s]*)@")
+# A URL inside any text: scheme:// and everything up to whitespace or a quote. The user name
+# ends at the first ':' and the password at the *last* '@' of the URL, so a password holding
+# '@', '/', '#' or ':' is masked whole (a path with an '@' in it is then masked too: too much
+# hidden is safe, too little is not).
+_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<rest>[^\s'\"<>`]*)")
+_USER = re.compile(r"[^:@/?#\s]*")
 
 
 def mask(text: str) -> str:
     """Replace every password in URLs inside ``text`` with ``***``."""
-    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    return _URL.sub(_mask_one, text)
+
+
+def _mask_one(match: re.Match[str]) -> str:
+    rest = match["rest"]
+    user = _USER.match(rest)
+    assert user is not None  # it matches the empty string at least
+    at = rest.rfind("@")
+    if at < 0 or user.end() >= len(rest) or rest[user.end()] != ":" or at < user.end():
+        return match[0]  # no user:password@ here
+    return f"{match['scheme']}{user[0]}:***{rest[at:]}"
+
+
+MIN_SECRET_CHARS = 4  # a shorter password masked wherever it appears would garble every log line
+
+
+def secrets(url: str) -> tuple[str, ...]:
+    """The password of a URL as written and percent-decoded, for masking it wherever it shows up
+    (also where no URL shape is left around it, as in a library's error message)."""
+    match = _URL.match(url.strip())
+    if match is None:
+        return ()
+    rest = match["rest"]
+    user = _USER.match(rest)
+    at = rest.rfind("@")
+    if user is None or at < 0 or at <= user.end() or rest[user.end()] != ":":
+        return ()
+    password = rest[user.end() + 1 : at]
+    found = {password, unquote(password)}
+    return tuple(sorted(p for p in found if len(p) >= MIN_SECRET_CHARS))
+
+
+def ffmpeg_authority_problem(url: str) -> str | None:
+    """FFmpeg ends a URL's host part at the first '/', '?' or '#', and takes the last '@' before
+    that as the end of user:password. A password holding one of those three characters must be
+    percent-encoded, or FFmpeg would dial a host made of the password's tail."""
+    if "://" not in url:
+        return None
+    rest = url.split("://", 1)[1]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    port = authority.rpartition(":")[2]
+    if "@" in authority or "@" not in rest or ":" not in authority or port.isdigit():
+        return None
+    return (
+        "a password containing '/', '?' or '#' percent-encoded (%2F, %3F, %23; '@' and ':' may stay), "
+        "like rtsp://admin:p%2Fss@host/path"
+    )
 
 
 @dataclass(frozen=True)

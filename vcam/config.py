@@ -5,15 +5,16 @@ Pure: no I/O here. Checks that need the filesystem (is VIDEO_DIR writable?) live
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from vcam import camera_url
-from vcam.motion import ALGORITHMS, MotionSettings, Polygon, rectangle
+from vcam.motion import ALGORITHMS, MotionSettings, Polygon, format_shape, rectangle
 from vcam.recorder import RECORD_MODES, RecordSettings
 from vcam.retention import Policy
 
@@ -121,12 +122,45 @@ DEFAULTS: dict[str, str] = {
 }
 
 
+PATH_SETTINGS = ("VIDEO_DIR", "TEMP_DIR", "EVENTS_DB")
+SHOWN_VALUE_CHARS = 80  # a value echoed in an error is cut to this
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad setting: ``setting`` names it, ``text`` says ``NAME='value': expected …``."""
+
+    setting: str
+    text: str
+
+
 class ConfigError(Exception):
     """All problems found in one pass, each as ``NAME='value': expected …``."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.text for p in problems))
+        self.problems = [p.text for p in problems]
+        self.settings = frozenset(p.setting for p in problems)
+
+
+def known_settings() -> frozenset[str]:
+    return frozenset({*DEFAULTS, "RTSP_URL"})
+
+
+def unknown_settings(names: Iterable[str]) -> list[tuple[str, str | None]]:
+    """Names that are no setting of ours (a typo in .env), each with the closest known one."""
+    known = known_settings()
+    return [
+        (name, next(iter(difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)), None))
+        for name in names
+        if name not in known
+    ]
+
+
+def shown(value: str) -> str:
+    """A value as an error may echo it: passwords masked, at most SHOWN_VALUE_CHARS characters."""
+    text = camera_url.mask(value)
+    return text if len(text) <= SHOWN_VALUE_CHARS else text[: SHOWN_VALUE_CHARS - 1] + "…"
 
 
 def _num(value: float) -> str:
@@ -138,7 +172,7 @@ class _Reader:
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
-        self.problems: list[str] = []
+        self.problems: list[Problem] = []
 
     def raw(self, name: str) -> str:
         value = self.env.get(name)
@@ -147,7 +181,7 @@ class _Reader:
         return value.strip()
 
     def fail(self, name: str, value: str, expected: str) -> None:
-        self.problems.append(f"{name}={camera_url.mask(value)!r}: expected {expected}")
+        self.problems.append(Problem(name, f"{name}={shown(value)!r}: expected {expected}"))
 
     def parse(self, name: str, convert: Callable[[str], T], expected: str, fallback: T) -> T:
         value = self.raw(name)
@@ -222,7 +256,7 @@ def parse_shapes(text: str) -> tuple[Polygon, ...]:
 
 
 def format_shapes(shapes: tuple[Polygon, ...]) -> str:
-    return "; ".join(",".join(f"{x},{y}" for x, y in shape) for shape in shapes)
+    return "; ".join(format_shape(shape) for shape in shapes)
 
 
 def parse_motion(env: Mapping[str, str]) -> MotionSettings:
@@ -260,20 +294,40 @@ def _camera_url(reader: _Reader) -> str:
     url = reader.raw("RTSP_URL")
     if not url:
         reader.problems.append(
-            "RTSP_URL is not set: expected rtsp://user:pass@host/path, http(s):// (MJPEG), a video file, or 'demo'"
+            Problem(
+                "RTSP_URL",
+                "RTSP_URL is not set: expected rtsp://user:pass@host/path, http(s):// (MJPEG), a video file, or 'demo'",
+            )
         )
         return camera_url.DEMO
     scheme = camera_url.scheme_of(url)
     if scheme in camera_url.NETWORK_SCHEMES:
-        if camera_url.endpoint(url) is None:
+        encoding = camera_url.ffmpeg_authority_problem(url)
+        if encoding is not None:
+            reader.fail("RTSP_URL", url, encoding)
+        elif camera_url.endpoint(url) is None:
             reader.fail("RTSP_URL", url, "a URL with a host, like rtsp://host:554/path")
     elif scheme not in (camera_url.DEMO, "file"):
         reader.fail("RTSP_URL", url, "rtsp://, rtsps://, http://, https://, a video file path, or 'demo'")
     return url
 
 
-def parse(env: Mapping[str, str]) -> Config:
-    """Build a Config from the environment mapping, or raise ConfigError naming every bad setting."""
+def parse(env: Mapping[str, str], needed: Iterable[str] | None = None) -> Config:
+    """Build a Config from the environment mapping, or raise ConfigError naming every bad setting.
+
+    With ``needed``, only problems with those settings count: a command that reads the event log
+    runs whatever is wrong with the camera's settings (bad ones keep their defaults)."""
+    config, problems = read(env)
+    if needed is not None:
+        wanted = set(needed)
+        problems = [p for p in problems if p.setting in wanted]
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def read(env: Mapping[str, str]) -> tuple[Config, list[Problem]]:
+    """The Config (bad settings replaced by fallbacks) and every problem found."""
     r = _Reader(env)
     url = _camera_url(r)
     name = r.raw("CAMERA_NAME")
@@ -315,6 +369,4 @@ def parse(env: Mapping[str, str]) -> Config:
         log_level=r.choice("LOG_LEVEL", LOG_LEVELS),
         log_format=r.choice("LOG_FORMAT", LOG_FORMATS),
     )
-    if r.problems:
-        raise ConfigError(r.problems)
-    return config
+    return config, r.problems

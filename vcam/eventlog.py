@@ -36,6 +36,8 @@ MIGRATIONS = [
     );
     CREATE INDEX clips_camera_start ON clips (camera, start);
     """,
+    # the last motion seen while an event goes on, so an event cut off by a crash ends there
+    "ALTER TABLE events ADD COLUMN last_motion REAL;",
 ]
 
 
@@ -93,9 +95,18 @@ class EventLog:
             )
             return int(cursor.lastrowid or 0)
 
+    def event_progress(self, event_id: int, last_motion: float, peak_area: float) -> None:
+        """How far an open event has got: where it ends if the daemon is killed before it does."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE events SET last_motion = ?, peak_area = ? WHERE id = ?", (last_motion, peak_area, event_id)
+            )
+
     def event_ended(self, event_id: int, end: float, peak_area: float) -> None:
         with self._lock:
-            self._db.execute("UPDATE events SET end = ?, peak_area = ? WHERE id = ?", (end, peak_area, event_id))
+            self._db.execute(
+                "UPDATE events SET end = ?, last_motion = NULL, peak_area = ? WHERE id = ?", (end, peak_area, event_id)
+            )
 
     def clip_saved(
         self, camera: str, path: Path, *, start: float, duration: float, size: int, mode: str, partial: bool
@@ -139,8 +150,8 @@ class EventLog:
             camera, start, size = present[path]
             partial = path.endswith("_partial.mp4") or "_partial_" in Path(path).name
             self.clip_saved(camera, Path(path), start=start, duration=0.0, size=size, mode="unknown", partial=partial)
-        with self._lock:
-            self._db.execute("UPDATE events SET end = start WHERE end IS NULL")  # events the last run never closed
+        with self._lock:  # events the last run never closed (killed): they end at their last known motion
+            self._db.execute("UPDATE events SET end = COALESCE(last_motion, start) WHERE end IS NULL")
         return len(gone), len(new)
 
     def events(
@@ -160,6 +171,14 @@ class EventLog:
             rows = self._db.execute(sql + " ORDER BY start", args).fetchall()
         return [EventRow(*row) for row in rows]
 
+    def clips_covering(self, event: EventRow) -> list[ClipRow]:
+        """Every clip that shows some of the event, also one that began before it."""
+        end = event.end if event.end is not None else event.start
+        return self._clip_rows(
+            f"{CLIP_COLUMNS} WHERE camera = ? AND start <= ? AND end >= ? ORDER BY start",
+            [event.camera, end, event.start],
+        )
+
     def clips(
         self,
         camera: str | None = None,
@@ -167,13 +186,15 @@ class EventLog:
         until: float | None = None,
         event_id: int | None = None,
     ) -> list[ClipRow]:
-        sql = "SELECT id, camera, path, start, end, duration, size, mode, partial, event_id FROM clips WHERE 1=1"
-        sql, args = _filters(sql, [], camera, since, until)
+        sql, args = _filters(f"{CLIP_COLUMNS} WHERE 1=1", [], camera, since, until)
         if event_id is not None:
             sql += " AND event_id = ?"
             args.append(event_id)
+        return self._clip_rows(sql + " ORDER BY start", args)
+
+    def _clip_rows(self, sql: str, args: list[object]) -> list[ClipRow]:
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY start", args).fetchall()
+            rows = self._db.execute(sql, args).fetchall()
         return [
             ClipRow(
                 id=r[0],
@@ -189,6 +210,9 @@ class EventLog:
             )
             for r in rows
         ]
+
+
+CLIP_COLUMNS = "SELECT id, camera, path, start, end, duration, size, mode, partial, event_id FROM clips"
 
 
 def _filters(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
+from datetime import datetime
 from typing import Any, TextIO
 
 import structlog
@@ -23,14 +24,42 @@ def choose_format(requested: str, environ: Mapping[str, str]) -> str:
     return "journal" if environ.get("JOURNAL_STREAM") else "console"
 
 
-def _mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Last line of defence: no camera password leaves the process, whatever a caller logged."""
-    for key, value in event.items():
-        if isinstance(value, str):
-            event[key] = camera_url.mask(value)
-        elif isinstance(value, BaseException):
-            event[key] = camera_url.mask(f"{type(value).__name__}: {value}")
-    return event
+def local_iso(epoch: float) -> str:
+    """A moment as local time with its UTC offset: unambiguous in the hour DST repeats."""
+    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+
+
+class _Timestamp:
+    """Local time with the UTC offset (structlog's own stamper leaves the offset out)."""
+
+    def __init__(self, *, sep: str, timespec: str) -> None:
+        self.sep, self.timespec = sep, timespec
+
+    def __call__(self, _: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event["timestamp"] = datetime.now().astimezone().isoformat(sep=self.sep, timespec=self.timespec)
+        return event
+
+
+class _MaskSecrets:
+    """Last line of defence: no password leaves the process, whatever a caller logged. URLs are
+    masked by their shape; the configured passwords also wherever they appear whole."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted(set(secrets), key=len, reverse=True)
+
+    def mask(self, text: str) -> str:
+        text = camera_url.mask(text)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def __call__(self, _: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key, value in event.items():
+            if isinstance(value, str):
+                event[key] = self.mask(value)
+            elif isinstance(value, BaseException):
+                event[key] = self.mask(f"{type(value).__name__}: {value}")
+        return event
 
 
 def _value(value: Any) -> str:
@@ -55,25 +84,22 @@ class KeyValueLine:
         prefix = f"<{_PRIORITY.get(level, 6)}>" if self.journal else f"{timestamp} {level:<7} "
         line = prefix + " ".join(parts)
         if trace:
-            line += "".join(f"\n{prefix}  {t}" for t in camera_url.mask(str(trace)).rstrip().splitlines())
+            line += "".join(f"\n{prefix}  {t}" for t in str(trace).rstrip().splitlines())
         return line
 
 
-def configure(level: str, fmt: str, stream: TextIO | None = None) -> None:
-    """Configure once, at start-up: every choice is made here, not per log call."""
+def configure(level: str, fmt: str, stream: TextIO | None = None, secrets: Iterable[str] = ()) -> None:
+    """Configure once, at start-up: every choice is made here, not per log call. ``secrets`` are
+    passwords to mask wherever they appear (see camera_url.secrets)."""
     processors: list[Any] = [structlog.processors.add_log_level]
+    mask = _MaskSecrets(secrets)
     if fmt == "json":
-        processors += [
-            structlog.processors.TimeStamper(fmt="iso", utc=False),
-            _mask_secrets,
-            structlog.processors.format_exc_info,
-            _mask_secrets,
-            structlog.processors.JSONRenderer(),
-        ]
+        processors += [_Timestamp(sep="T", timespec="milliseconds"), structlog.processors.format_exc_info, mask]
+        processors.append(structlog.processors.JSONRenderer())
     else:
         if fmt == "console":
-            processors.append(structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False))
-        processors += [_mask_secrets, structlog.processors.format_exc_info, KeyValueLine(journal=fmt == "journal")]
+            processors.append(_Timestamp(sep=" ", timespec="seconds"))
+        processors += [structlog.processors.format_exc_info, mask, KeyValueLine(journal=fmt == "journal")]
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVEL_NUMBER[level]),

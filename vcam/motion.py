@@ -76,6 +76,24 @@ def rectangle(x: int, y: int, w: int, h: int) -> Polygon:
     return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
 
 
+def format_shape(shape: Polygon) -> str:
+    return ",".join(f"{x},{y}" for x, y in shape)
+
+
+def shapes_outside(settings: MotionSettings, width: int, height: int) -> list[str]:
+    """Regions and masks that reach past the picture (written for another camera or resolution),
+    each described for a warning: a region wholly outside watches nothing."""
+    found = []
+    for name, shapes in (("MOTION_REGIONS", settings.regions), ("MOTION_MASK", settings.mask)):
+        for shape in shapes:
+            xs, ys = [x for x, _ in shape], [y for _, y in shape]
+            if max(xs) <= width and max(ys) <= height:
+                continue
+            how = "wholly" if min(xs) >= width or min(ys) >= height else "partly"
+            found.append(f"{name} shape {format_shape(shape)} is {how} outside the {width}x{height} picture")
+    return found
+
+
 class MotionDetector:
     """Frame in, moving area and boxes out. One per camera connection: call reset() on reconnect."""
 

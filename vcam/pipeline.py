@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vcam import backoff, camera_url, overlay, snapshots
+from vcam import backoff, camera_url, layout, logs, overlay, snapshots
 from vcam.config import CameraConfig
 from vcam.errors import ENDED, TCP_LEVEL, SourceError
 from vcam.eventlog import EventLog
 from vcam.frames import Connection, Frame
-from vcam.motion import Box, Detection, EventChange, EventTracker, MotionDetector
+from vcam.motion import Box, Detection, EventChange, EventTracker, MotionDetector, MotionEvent, shapes_outside
 from vcam.recorder import Closed, Opened, Recorder, SavedClip
 from vcam.schedule import Every
 from vcam.source import connect, tcp_reachable
@@ -31,6 +31,7 @@ from vcam.source import connect, tcp_reachable
 PROBE_INTERVAL_S = 0.5  # while a camera's port is closed, how often to check whether it is back
 WORKER_WAIT_S = 0.5
 READER_GRACE_S = 1.0
+EVENT_PROGRESS_S = 5.0  # how often an open event's last motion is saved: a kill loses at most this
 
 
 class LatestFrame:
@@ -113,7 +114,14 @@ class Pipeline:
         self.events = events
         self.on_clip = on_clip
         self.recorder = Recorder(
-            camera.name, camera.record, video_dir, temp_dir, self.log, on_saved=self._clip_saved, make_room=make_room
+            camera.name,
+            camera.record,
+            video_dir,
+            temp_dir,
+            self.log,
+            on_saved=self._clip_saved,
+            make_room=make_room,
+            clock=clock,  # its heartbeat is compared with the pipeline's
         )
         self.snapshots = Every(camera.snapshot_interval)
         self._threads: list[threading.Thread] = []
@@ -138,6 +146,8 @@ class Pipeline:
         self._last_time = 0.0
         self._last_index = 0
         self._event_id: int | None = None
+        self._progress = Every(EVENT_PROGRESS_S)
+        self._picture_size = (0, 0)
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -329,6 +339,9 @@ class Pipeline:
                 self._handle(frame)
             except Exception as exc:  # keep the camera running whatever one frame does
                 self.log.exception("worker_error", error=f"{type(exc).__name__}: {exc}")
+        ended = self._events.finish(self._last_time, self._last_index)  # an event open at stop ends here
+        if ended is not None:
+            self._log_end(ended)
         self.log.info("worker_stopped")
 
     def _handle(self, frame: Frame) -> None:
@@ -348,8 +361,10 @@ class Pipeline:
                 until = active.last_motion + self.camera.motion.post_seconds
                 self.recorder.motion(frame.connection, active.start, until)
                 self.recorder.outline(detection.boxes, frame.time)
+                if self._progress.due(self.clock()):
+                    self._log_progress(active)
         if self.snapshots.due(self.clock()):
-            path = snapshots.snapshot_path(self.video_dir, self.camera.name, frame.wall)
+            path = layout.snapshot_path(self.video_dir, self.camera.name, frame.wall)
             self._save_snapshot(path, frame, self._boxes)
 
     def _new_connection(self, frame: Frame) -> None:
@@ -358,6 +373,10 @@ class Pipeline:
         if ended is not None:
             self._log_end(ended)
         self._worker_connection = frame.connection
+        if (frame.width, frame.height) != self._picture_size:
+            self._picture_size = (frame.width, frame.height)
+            for problem in shapes_outside(self.camera.motion, frame.width, frame.height):
+                self.log.warning("motion_shape_outside", problem=problem)
         self._detector = MotionDetector(self.camera.motion, frame.width, frame.height)
         self._gate = Every(1 / self.camera.motion.detect_fps)
         self._boxes = ()
@@ -368,18 +387,27 @@ class Pipeline:
             self._boxes = ()
             return
         event = change.event
-        path = snapshots.event_path(self.video_dir, self.camera.name, event.start_wall)
+        path = layout.event_snapshot_path(self.video_dir, self.camera.name, event.start_wall)
         saved = self._save_snapshot(path, frame, detection.boxes)
         if self.events is not None:
             self._event_id = self._logged(
                 lambda log: log.event_started(self.camera.name, event.start_wall, str(path) if saved else None)
             )
+        self._progress = Every(EVENT_PROGRESS_S)
+        self._progress.due(self.clock())  # the first progress is due a whole interval from now
         self.log.info(
             "motion_started",
+            start=logs.local_iso(event.start_wall),
             area=round(detection.area, 2),
             boxes=len(detection.boxes),
             snapshot=str(path) if saved else None,
         )
+
+    def _log_progress(self, event: MotionEvent) -> None:
+        if self.events is not None and self._event_id is not None:
+            event_id = self._event_id
+            last = event.start_wall + event.last_motion - event.start
+            self._logged(lambda log: log.event_progress(event_id, last, event.peak_area))
 
     def _log_end(self, change: EventChange) -> None:
         event = change.event
@@ -389,6 +417,7 @@ class Pipeline:
             self._event_id = None
         self.log.info(
             "motion_ended",
+            end=logs.local_iso(event.start_wall + event.duration),
             duration_s=round(event.duration, 1),
             peak_area=round(event.peak_area, 2),
             moving_frames=event.moving_frames,
@@ -422,7 +451,7 @@ class Pipeline:
     def _save_snapshot(self, path: Path, frame: Frame, boxes: tuple[Box, ...]) -> bool:
         picture = overlay.annotate(frame.bgr(), boxes, overlay.label(self.camera.name, frame.wall))
         try:
-            snapshots.save_jpeg(path, picture)
+            snapshots.save_jpeg(path, picture, root=self.video_dir)
         except OSError as exc:
             error = f"{exc.strerror or exc} ({path.parent})"
             if error != self._snapshot_error:

@@ -26,7 +26,7 @@ from typing import Any
 import av
 import av.error
 
-from vcam import overlay, storage
+from vcam import layout, overlay, storage
 from vcam.clips import Action, ClipPlanner, PreRoll
 from vcam.frames import Chunk, StreamInfo, StreamTemplate
 from vcam.motion import Box
@@ -73,28 +73,15 @@ class SavedClip:
     partial: bool
 
 
-# --- names and moving -----------------------------------------------------------------------
+# --- moving finished clips ------------------------------------------------------------------
 
 
-def clip_name(camera: str, wall: float) -> str:
-    return f"{camera}_{time.strftime('%Y%m%d_%H%M%S', time.localtime(wall))}"
-
-
-def final_path(video_dir: Path, camera: str, name: str, wall: float, partial: bool = False) -> Path:
-    """``VIDEO_DIR/<camera>/<YYYY-MM-DD>/<name>[_partial].mp4``, made unique with _2, _3…"""
-    folder = storage.camera_dir(video_dir, camera) / time.strftime("%Y-%m-%d", time.localtime(wall))
-    stem = f"{name}_partial" if partial else name
-    path = folder / f"{stem}.mp4"
-    number = 2
-    while path.exists():
-        path = folder / f"{stem}_{number}.mp4"
-        number += 1
-    return path
+class EmptyClip(RecordError):
+    """A clip file with no frame in it (a kill right after it was opened): nothing to keep."""
 
 
 def publish(source: Path, target: Path) -> None:
     """Move a finished file into place whole: rename on one filesystem, else copy, fsync, rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(source, target)
     except OSError as exc:
@@ -139,44 +126,62 @@ def remux(fragmented: Path, target: Path) -> tuple[float, int]:
                 except av.error.FFmpegError:
                     pass  # a clip cut off mid-fragment: keep what came before
                 if count == 0:
-                    raise RecordError(f"{fragmented.name}: no readable frames")
+                    raise EmptyClip(f"{fragmented.name}: no frame in it")
         with open(target, "rb") as handle:
             os.fsync(handle.fileno())
     except (av.error.FFmpegError, OSError) as exc:
-        target.unlink(missing_ok=True)
-        raise RecordError(f"{fragmented.name}: {getattr(exc, 'strerror', None) or exc}") from None
+        _discard(target)
+        if isinstance(exc, av.error.InvalidDataError) and fragmented.stat().st_size <= HEADER_ONLY_BYTES:
+            raise EmptyClip(f"{fragmented.name}: no frame in it") from None
+        code = getattr(exc, "errno", None)
+        raise RecordError(f"{fragmented.name}: {getattr(exc, 'strerror', None) or exc}", code) from None
     except RecordError:
-        target.unlink(missing_ok=True)
+        _discard(target)
         raise
     return end, count
 
 
-def finish_file(fragmented: Path, video_dir: Path, camera: str, wall: float, *, mode: str, partial: bool) -> SavedClip:
+HEADER_ONLY_BYTES = 4096  # a fragmented MP4's header alone is well under this
+
+
+def _discard(path: Path) -> None:
+    """Remove a half-made file; on a read-only or vanished disk there is nothing to remove it from."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def finish_file(fragmented: Path, video_dir: Path, camera: str, *, mode: str, partial: bool) -> SavedClip:
     """Remux the clip beside itself in TEMP_DIR, move it into VIDEO_DIR, drop the fragmented file."""
-    staged = fragmented.with_name(f".{fragmented.stem}.final.mp4")
+    name, wall = layout.read_temp_clip(fragmented)
+    if wall is None:  # named by an older version: its modification time is the best guess
+        wall = fragmented.stat().st_mtime
+    staged = layout.staging_path(fragmented)
     duration, frames = remux(fragmented, staged)
-    target = final_path(video_dir, camera, fragmented.stem, wall, partial)
+    folder = layout.camera_dir(video_dir, camera) / layout.day(wall)
     try:
+        storage.make_folder(folder, video_dir)
+        target = layout.clip_path(video_dir, camera, name, wall, partial)
         publish(staged, target)
     except OSError as exc:
-        staged.unlink(missing_ok=True)
-        raise RecordError(f"cannot move the clip to {target.parent}: {exc.strerror or exc}") from None
-    fragmented.unlink(missing_ok=True)
+        _discard(staged)
+        raise RecordError(f"cannot move the clip to {folder}: {exc.strerror or exc}", exc.errno) from None
+    _discard(fragmented)
     return SavedClip(target, wall, duration, frames, target.stat().st_size, mode, partial)
 
 
 def recover(temp_dir: Path, video_dir: Path, camera: str, log: Any) -> list[SavedClip]:
-    """Clips left in TEMP_DIR by a crash or power cut: saved into VIDEO_DIR marked _partial, never deleted."""
-    folder = temp_dir / camera
-    if not folder.is_dir():
-        return []
+    """Clips left in TEMP_DIR by a crash or power cut: saved into VIDEO_DIR marked _partial, never
+    deleted. A file with no frame in it (killed right after it was opened) holds nothing: removed."""
     saved = []
-    for stale in folder.glob(".*.final.mp4"):
-        stale.unlink(missing_ok=True)  # an interrupted remux: its source is still there
-    for leftover in sorted(folder.glob("*.mp4")):
-        wall = leftover.stat().st_mtime
+    for stale in layout.stale_staging(temp_dir, camera):
+        _discard(stale)  # an interrupted remux: its source is still there
+    for leftover in layout.temp_clips(temp_dir, camera):
         try:
-            clip = finish_file(leftover, video_dir, camera, wall, mode="recovered", partial=True)
+            clip = finish_file(leftover, video_dir, camera, mode="recovered", partial=True)
+        except EmptyClip:
+            _discard(leftover)
+            log.info("clip_empty_removed", file=str(leftover))
+            continue
         except RecordError as exc:
             log.error("clip_unrecoverable", file=str(leftover), error=str(exc))
             continue
@@ -202,7 +207,9 @@ class ClipWriter:
         fps = info.fps if info.fps and 1 <= info.fps <= 120 else 25.0
         self.frame_step = 1.0 / fps
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # TEMP_DIR exists (made at start-up): if it is gone, its disk is, and nothing is made.
+            path.parent.mkdir(exist_ok=True)
+            path.touch(exist_ok=False)  # FFmpeg opens the file only at the first write: fail here
             self.output = av.open(
                 str(path), "w", format="mp4", options={"movflags": LIVE_MOVFLAGS, "flush_packets": "1"}
             )
@@ -217,7 +224,7 @@ class ClipWriter:
                 self.stream.codec_context.time_base = ENCODER_TIME_BASE
                 self.time_base = ENCODER_TIME_BASE
         except (av.error.FFmpegError, OSError) as exc:
-            path.unlink(missing_ok=True)
+            _discard(path)
             reason = getattr(exc, "strerror", None) or exc
             raise RecordError(f"cannot write {path.parent}: {reason}", getattr(exc, "errno", None)) from None
 
@@ -335,8 +342,8 @@ class Recorder:
         self._mode = settings.mode
         self._writer: ClipWriter | None = None
         self._writer_wall = 0.0
-        self._previous: tuple[ClipWriter, float] | None = None  # cut, waiting for held-back pictures
-        self._to_publish: queue.Queue[tuple[Path, float, str] | None] = queue.Queue()
+        self._previous: ClipWriter | None = None  # cut, waiting for held-back pictures
+        self._to_publish: queue.Queue[tuple[Path, str] | None] = queue.Queue()
         self._publishing: threading.Thread | None = None
         self._decoder: av.VideoCodecContext | None = None
         # (packet pts, our time) of packets fed to the decoder, to time the pictures it returns
@@ -480,9 +487,8 @@ class Recorder:
         first = earlier[0] if earlier else chunk
         start = first.time if self._mode == PASSTHROUGH else max(start_from, first.time)
         wall = first.wall + (start - first.time)
-        name = clip_name(self.camera, wall)
         try:
-            writer = self._new_writer(self.temp_dir / self.camera / f"{name}.mp4", start)
+            writer = self._new_writer(layout.temp_clip_path(self.temp_dir, self.camera, wall, os.getpid()), start)
         except RecordError as exc:
             self._failed(exc)
             self.planner.started(start)
@@ -583,9 +589,9 @@ class Recorder:
             if t < writer.start:
                 if self._previous is None:
                     continue  # pre-roll from before the clip's start
-                target = self._previous[0]  # a picture the decoder held back past a cut (B-frames)
+                target = self._previous  # a picture the decoder held back past a cut (B-frames)
             elif self._previous is not None:
-                self._publish(*self._previous)  # pictures come out in order: the last clip is complete
+                self._publish(self._previous)  # pictures come out in order: the last clip is complete
                 self._previous = None
             fresh = boxes if abs(t - seen) <= OUTLINE_HOLD_S else ()
             wall = self._writer_wall + t - writer.start
@@ -603,7 +609,7 @@ class Recorder:
         if cut and t is not None:
             self.planner.cut(t)
             if self._mode == ANNOTATED:
-                self._previous = (writer, self._writer_wall)
+                self._previous = writer
                 return
         else:
             if self.planner.recording:
@@ -616,27 +622,27 @@ class Recorder:
             self._writer, self._decoder = None, None
             self.wants_frames = False
             if self._previous is not None:
-                self._publish(*self._previous)
+                self._publish(self._previous)
                 self._previous = None
-        self._publish(writer, self._writer_wall)
+        self._publish(writer)
 
-    def _publish(self, writer: ClipWriter, wall: float) -> None:
+    def _publish(self, writer: ClipWriter) -> None:
         """Close the clip here (quick); the remux and move happen in the publisher thread, so the
         recorder never stops taking packets while a finished clip is copied."""
         try:
             writer.close()
         except RecordError as exc:
             self._failed(exc)
-        self._to_publish.put((writer.path, wall, writer.mode))
+        self._to_publish.put((writer.path, writer.mode))
 
     def _publisher(self) -> None:
         while True:
             item = self._to_publish.get()
             if item is None:
                 return
-            path, wall, mode = item
+            path, mode = item
             try:
-                clip = finish_file(path, self.video_dir, self.camera, wall, mode=mode, partial=False)
+                clip = finish_file(path, self.video_dir, self.camera, mode=mode, partial=False)
             except RecordError as exc:
                 self._failed(exc)  # the fragmented file stays in TEMP_DIR and is recovered at the next start
                 continue

@@ -11,7 +11,7 @@ import av
 import av.error
 
 from vcam.frames import Frame
-from vcam.motion import EventTracker, MotionDetector, MotionEvent, MotionSettings
+from vcam.motion import EventTracker, MotionDetector, MotionEvent, MotionSettings, shapes_outside
 from vcam.schedule import Every
 
 Progress = Callable[[int, float], None]
@@ -26,6 +26,8 @@ class ScanResult:
     events: list[MotionEvent]
     frames: int
     duration: float
+    warnings: tuple[str, ...] = ()
+    damaged: int = 0  # packets skipped because they could not be decoded
 
 
 def detect_events(frames: Iterable[Frame], settings: MotionSettings, progress: Progress | None = None) -> ScanResult:
@@ -34,6 +36,7 @@ def detect_events(frames: Iterable[Frame], settings: MotionSettings, progress: P
     tracker = EventTracker(settings.min_frames, settings.post_seconds)
     gate = Every(1 / settings.detect_fps)  # analyse at most DETECT_FPS frames a second, as live
     events: list[MotionEvent] = []
+    warnings: list[str] = []
     count, step, last_time = 0, 0.04, 0.0
     for frame in frames:
         if count:
@@ -45,6 +48,7 @@ def detect_events(frames: Iterable[Frame], settings: MotionSettings, progress: P
             continue
         if detector is None:
             detector = MotionDetector(settings, frame.width, frame.height)
+            warnings = shapes_outside(settings, frame.width, frame.height)
         detection = detector.detect(frame.gray())
         change = tracker.update(frame.time, frame.index, frame.wall, detection, detection.area >= settings.min_area)
         if change is not None and change.kind == "ended":
@@ -53,7 +57,7 @@ def detect_events(frames: Iterable[Frame], settings: MotionSettings, progress: P
     last = tracker.finish(duration, count)
     if last is not None:
         events.append(last.event)
-    return ScanResult(events, count, duration)
+    return ScanResult(events, count, duration, tuple(warnings))
 
 
 def scan(path: Path, settings: MotionSettings, progress: Progress | None = None) -> ScanResult:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
+import fcntl
 import math
 import os
-import re
 import shutil
 import threading
 import time
@@ -13,23 +15,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vcam.retention import Kind, Policy, StoredFile, plan
+from vcam import layout
+from vcam.retention import Policy, StoredFile, plan
 
 
-def camera_dir(video_dir: Path, camera: str) -> Path:
-    return video_dir / camera
+def make_folder(folder: Path, root: Path) -> None:
+    """Make ``folder`` and its parents up to ``root``, which must exist: when a USB disk is
+    unplugged or an SD card is not mounted, recordings must not quietly fill the disk below."""
+    if not root.exists():
+        raise FileNotFoundError(errno.ENOENT, f"{root} is gone (disk unplugged or not mounted?)", str(root))
+    folder.mkdir(parents=True, exist_ok=True)
 
 
-def dated_path(folder: Path, wall: float, suffix: str) -> Path:
-    """``folder/YYYY-MM-DD/HH_MM_SS<suffix>`` in local time, the way a person browses recordings."""
-    local = time.localtime(wall)
-    return folder / time.strftime("%Y-%m-%d", local) / (time.strftime("%H_%M_%S", local) + suffix)
-
-
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+def atomic_write(path: Path, data: bytes, *, root: Path, durable: bool = True) -> None:
     """Write beside the target under a hidden name, fsync, then rename: readers see all or nothing.
-    ``durable=False`` skips the fsync for files rewritten every second (no SD card wear)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    Folders are made below ``root`` (see make_folder). ``durable=False`` skips the fsync for files
+    rewritten every second (no SD card wear)."""
+    make_folder(path.parent, root)
     partial = path.with_name(f".{path.name}.part")
     try:
         with open(partial, "wb") as handle:
@@ -39,8 +41,52 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
                 os.fsync(handle.fileno())
         os.replace(partial, path)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only disk: there is nothing to clean up on it
+            partial.unlink(missing_ok=True)
         raise
+
+
+class Locked(Exception):
+    """Another process holds the lock; ``holder`` is its pid as it wrote it, if readable."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+def hold_lock(path: Path) -> int:
+    """Take an exclusive lock on ``path`` for the life of this process (the kernel drops it when the
+    process ends, however it ends); returns the open descriptor. Raises Locked if another has it."""
+    path.parent.mkdir(exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise Locked(holder or "?") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def check_could_write(folder: Path) -> None:
+    """Like check_writable, creating nothing: ``folder`` is a writable folder, or the nearest
+    folder that exists above it is one it could be made in. Raises OSError if not."""
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        code = errno.EROFS if _read_only(existing) else errno.EACCES
+        raise PermissionError(code, os.strerror(code), str(existing))
+
+
+def _read_only(folder: Path) -> bool:
+    return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
 
 
 def check_writable(folder: Path) -> None:
@@ -65,22 +111,6 @@ def fsync_dir(folder: Path) -> None:
 # --- what is stored, and keeping it within limits -------------------------------------------
 
 
-_CLIP_STAMP = re.compile(r"_(\d{8}_\d{6})")
-
-
-def _recorded_at(path: Path, kind: Kind) -> float:
-    """When a file was recorded, from its name (local time), else its modification time."""
-    try:
-        if kind == "clip":  # <camera>_YYYYmmdd_HHMMSS[_partial][_2].mp4
-            match = _CLIP_STAMP.search(path.stem)
-            if match is None:
-                raise ValueError(path.stem)
-            return time.mktime(time.strptime(match[1], "%Y%m%d_%H%M%S"))
-        return time.mktime(time.strptime(f"{path.parent.name} {path.stem[:8]}", "%Y-%m-%d %H_%M_%S"))
-    except (ValueError, OverflowError):
-        return path.stat().st_mtime
-
-
 def stored_files(video_dir: Path, temp_dir: Path) -> list[StoredFile]:
     """Clips and snapshots of every camera; never what is being written (TEMP_DIR, hidden files)."""
     found: list[StoredFile] = []
@@ -90,19 +120,16 @@ def stored_files(video_dir: Path, temp_dir: Path) -> list[StoredFile]:
     for camera in sorted(p for p in video_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if camera.resolve() == temp:
             continue
-        patterns: list[tuple[str, Kind]] = [
-            ("*/*.mp4", "clip"),
-            ("snapshots/*/*.jpg", "snapshot"),
-            ("events/*/*.jpg", "event"),
-        ]
-        for pattern, kind in patterns:
+        for pattern, kind in layout.STORED_PATTERNS:
             for path in camera.glob(pattern):
                 if path.name.startswith("."):
                     continue
                 try:
-                    found.append(StoredFile(path, kind, _recorded_at(path, kind), path.stat().st_size))
+                    stat = path.stat()
                 except OSError:
                     continue  # deleted meanwhile
+                named = layout.recorded_at(path, kind)
+                found.append(StoredFile(path, kind, stat.st_mtime if named is None else named, stat.st_size))
     return found
 
 
@@ -121,6 +148,49 @@ def remove_empty_dirs(video_dir: Path, temp_dir: Path) -> None:
 
 
 FREE_CHECK_S = 30.0
+RECENT_S = 3600.0  # at start-up, a file modified this recently counts as written now
+
+
+class FileClock:
+    """When each stored file was written, on a clock that survives wall-clock jumps.
+
+    Names carry the wall clock of the moment they were written. A Pi without a real-time clock
+    boots with a stale time and jumps forward when NTP answers: clips named before the jump would
+    look days old and retention would delete them. So a file this process saw appear is dated by
+    the monotonic clock: the current wall time minus how long ago it appeared. Files found at
+    start-up keep their names' times, except those modified in the last hour, which count as
+    modified then."""
+
+    def __init__(self, wall: Callable[[], float] = time.time, mono: Callable[[], float] = time.monotonic) -> None:
+        self.wall = wall
+        self.mono = mono
+        self._seen: dict[Path, float] = {}  # path -> monotonic time it was first seen
+        self._started = False
+
+    def dated(self, files: list[StoredFile]) -> list[StoredFile]:
+        wall, mono = self.wall(), self.mono()
+        present = set()
+        dated = []
+        for f in files:
+            present.add(f.path)
+            seen = self._seen.get(f.path)
+            if seen is None:
+                seen = mono if self._started else self._from_mtime(f.path, wall, mono)
+                self._seen[f.path] = seen
+            dated.append(f if seen == -math.inf else dataclasses.replace(f, time=wall - (mono - seen)))
+        self._seen = {p: t for p, t in self._seen.items() if p in present}
+        self._started = True
+        return dated
+
+    @staticmethod
+    def _from_mtime(path: Path, wall: float, mono: float) -> float:
+        try:
+            age = wall - path.stat().st_mtime
+        except OSError:
+            return -math.inf
+        if age < 0:
+            return mono  # modified "in the future": the clock went back since; it is new
+        return mono - age if age < RECENT_S else -math.inf
 
 
 class StorageKeeper:
@@ -136,6 +206,7 @@ class StorageKeeper:
         *,
         interval: float = 600.0,
         on_deleted: Callable[[list[Path]], None] | None = None,
+        clock: FileClock | None = None,
     ) -> None:
         self.video_dir = video_dir
         self.temp_dir = temp_dir
@@ -143,6 +214,7 @@ class StorageKeeper:
         self.log = log
         self.interval = interval
         self.on_deleted = on_deleted
+        self.clock = clock or FileClock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one pass at a time, whoever asks
@@ -189,8 +261,8 @@ class StorageKeeper:
     def enforce(self) -> int:
         """One retention pass; returns the bytes freed. Safe to call from any thread."""
         with self._lock:
-            files = stored_files(self.video_dir, self.temp_dir)
-            result = plan(files, time.time(), self.policy, free_bytes(self.video_dir))
+            files = self.clock.dated(stored_files(self.video_dir, self.temp_dir))
+            result = plan(files, self.clock.wall(), self.policy, free_bytes(self.video_dir))
             deleted: list[Path] = []
             for deletion in result.deletions:
                 try:
