@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -170,7 +171,7 @@ def test_the_vcam_command_uses_its_own_environment_from_any_folder(tmp_path: Pat
 
 
 def test_every_command_says_what_it_does() -> None:
-    parser = app.build_parser()
+    (commands,) = [a for a in app.build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     for name in app.COMMANDS:
-        sub = parser._subparsers._group_actions[0].choices[name]  # type: ignore[union-attr]
-        assert sub.description and len(sub.description) > 20, name
+        description = commands.choices[name].description
+        assert description and len(description) > 20, name
