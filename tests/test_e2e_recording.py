@@ -12,7 +12,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import Daemon, RtspServer, decodes_cleanly, ffprobe, play_in_chromium, wait_until
+from conftest import Daemon, RtspServer, _require, decodes_cleanly, ffprobe, play_in_chromium, wait_until
+
+from vcam.eventlog import EventLog
 
 pytestmark = pytest.mark.slow
 
@@ -177,8 +179,11 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A 64 MB tmpfs the test can make read-only (needs root, as in CI)."""
     mount = tmp_path / "fs"
     mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)]).returncode:
-        pytest.skip("mounting a tmpfs needs root")
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)]).returncode == 0
+    )
+    _require(mounted, "mounting a tmpfs needs root")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
@@ -203,6 +208,59 @@ def test_read_only_video_dir_is_a_clear_error_not_a_crash(
     subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
     assert proc.terminate()[0] == 0
     assert "Traceback" not in proc.output()
+
+
+@pytest.mark.parametrize("fault", ["read-only", "unplugged"])
+def test_a_disk_lost_while_recording_is_one_line_then_one_on_recovery(
+    rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon], small_fs: Path, tmp_path: Path, fault: str
+) -> None:
+    """The SD card remounted read-only, or the USB disk unplugged, in the middle of continuous
+    motion: one clip_failed naming the cause, no traceback, no folder made on the disk below,
+    and recording goes on by itself once the disk is back."""
+    server = rtsp_server()  # moves all the time: one clip after another
+    video = small_fs / "video"
+    video.mkdir()
+    proc = daemon(
+        RTSP_URL=server.url,
+        VIDEO_DIR=str(video),
+        EVENTS_DB=str(tmp_path / "events.sqlite3"),
+        # unplugged: TEMP_DIR inside VIDEO_DIR (the default) goes with it; read-only: elsewhere, as
+        # a tmpfs cannot be remounted read-only while a clip in it is open for writing
+        TEMP_DIR=str(video / ".tmp" if fault == "unplugged" else tmp_path / "tmp"),
+        CLIP_SECONDS="2",
+        PRE_SECONDS="1",
+        SNAPSHOT_INTERVAL="1",
+        MIN_FREE_GB="0",  # the 64 MB disk could never keep 1 GB free
+    )
+    proc.wait_for("clip_saved", 30)
+    if fault == "read-only":
+        remount = lambda: subprocess.run(["mount", "-o", "remount,ro", str(small_fs)]).returncode == 0  # noqa: E731
+        assert wait_until(remount, 10)
+    else:
+        subprocess.run(["umount", "-l", str(small_fs)], check=True)  # VIDEO_DIR's disk is gone
+    lost = time.monotonic()
+    time.sleep(12)  # six clips' worth of motion, twelve snapshots
+    failed = proc.events("clip_failed", since=lost)
+    print(f"{fault}: {[e['error'] for _, e in failed]}")
+    assert len(failed) == 1
+    cause = "Read-only file system" if fault == "read-only" else "is gone (disk unplugged or not mounted?)"
+    assert cause in failed[0][1]["error"]
+    assert len(proc.events("snapshot_failed", since=lost)) == 1
+    assert not video.exists() if fault == "unplugged" else True  # nothing made on the disk below
+    if fault == "read-only":
+        subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+    else:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(small_fs)], check=True)
+        video.mkdir()
+    back = time.monotonic()
+    proc.wait_for("recording_recovered", 20, since=back)
+    _, saved = proc.wait_for("clip_saved", 20, since=back)
+    assert Path(saved["path"]).is_relative_to(video) and decodes_cleanly(Path(saved["path"]))
+    assert proc.terminate()[0] == 0
+    output = proc.output()
+    assert "Traceback" not in output
+    errors = [e["event"] for _, e in proc.lines if e.get("level") == "error"]
+    assert sorted(set(errors)) == ["clip_failed", "snapshot_failed"], errors
 
 
 def test_disk_full_makes_room_by_policy_and_recording_goes_on(
@@ -234,3 +292,35 @@ def test_disk_full_makes_room_by_policy_and_recording_goes_on(
     assert decodes_cleanly(Path(saved["path"]))
     assert proc.process is not None and proc.process.poll() is None
     assert proc.terminate()[0] == 0
+
+
+def test_events_end_with_their_real_end_after_sigkill_and_sigterm(
+    rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """Killed mid-event, the event ends at its last saved motion (at most 2 s lost), not with
+    end = start; stopped mid-event, it is closed and logged with its end and peak area."""
+    server = rtsp_server()  # moves all the time
+    killed = daemon(RTSP_URL=server.url, SNAPSHOT_INTERVAL="0")
+    killed.wait_for("motion_started", 20)
+    time.sleep(5)
+    assert killed.process is not None
+    killed.process.kill()
+    killed.process.wait(10)
+    stopped = daemon(RTSP_URL=server.url, SNAPSHOT_INTERVAL="0")
+    stopped.wait_for("motion_started", 20)
+    time.sleep(3)
+    assert stopped.terminate()[0] == 0
+    ((_, ended),) = stopped.events("motion_ended")
+    assert ended["duration_s"] >= 2.5 and ended["peak_area"] > 0 and ended["end"]
+    log = EventLog(tmp_path / "video" / "events.sqlite3")
+    try:
+        cut, closed = log.events()
+    finally:
+        log.close()
+    assert cut.end is not None and closed.end is not None
+    print(
+        f"killed event: {cut.end - cut.start:.1f} s, peak {cut.peak_area:.1f} %; stopped: {closed.end - closed.start:.1f} s"
+    )
+    assert 5 - 2 - 0.5 <= cut.end - cut.start <= 5 + 0.5 and cut.peak_area > 0
+    assert abs((closed.end - closed.start) - ended["duration_s"]) < 0.1
+    assert closed.peak_area == pytest.approx(ended["peak_area"], abs=0.01)

@@ -101,3 +101,29 @@ def test_database_survives_sigkill_mid_write(tmp_path: Path) -> None:
     events, clips = log.events(), log.clips()
     assert len(events) >= 50 and len(clips) >= 50
     assert len(clips) in (len(events), len(events) - 1)  # killed between two writes at most
+
+
+def test_an_event_cut_off_by_a_kill_ends_at_its_last_saved_motion(log: EventLog) -> None:
+    killed = log.event_started("front", 1000.0, None)
+    log.event_progress(killed, 1006.0, 7.5)  # saved while it went on
+    never = log.event_started("front", 2000.0, None)  # killed before any progress
+    done = log.event_started("front", 3000.0, None)
+    log.event_progress(done, 3004.0, 2.0)
+    log.event_ended(done, 3009.0, 3.0)
+    log.reconcile([])
+    ends = {e.id: (e.end, e.peak_area) for e in log.events()}
+    assert ends == {killed: (1006.0, 7.5), never: (2000.0, 0.0), done: (3009.0, 3.0)}
+
+
+def test_every_clip_showing_an_event_is_listed_with_it(log: EventLog) -> None:
+    """Also a clip that started before the event (motion resumed while it was recording)."""
+    first = log.event_started("front", 1000.0, None)
+    log.event_ended(first, 1005.0, 1.0)
+    log.clip_saved("front", Path("a.mp4"), start=997.0, duration=30, size=1, mode="annotated", partial=False)
+    second = log.event_started("front", 1020.0, None)  # during a.mp4
+    log.event_ended(second, 1040.0, 1.0)
+    log.clip_saved("front", Path("b.mp4"), start=1027.0, duration=30, size=1, mode="annotated", partial=False)
+    log.clip_saved("back", Path("c.mp4"), start=1020.0, duration=30, size=1, mode="annotated", partial=False)
+    events = {e.id: e for e in log.events()}
+    assert [c.path for c in log.clips_covering(events[first])] == ["a.mp4"]
+    assert [c.path for c in log.clips_covering(events[second])] == ["a.mp4", "b.mp4"]

@@ -54,7 +54,7 @@ def test_each_encoded_frame_keeps_its_own_picture(tmp_path: Path) -> None:
     frame shows its own brightness, so none was overwritten while the encoder still needed it."""
     levels = [30 + 9 * i for i in range(20)]
     path = tmp_path / "clip.mp4"
-    writer = ClipWriter(path, ANNOTATED, None, StreamInfo("h264", 320, 240, 10.0), start=0.0)
+    writer = ClipWriter(path, ANNOTATED, None, StreamInfo("h264", 320, 240, 10.0), start=0.0, root=tmp_path)
     for index, level in enumerate(levels):
         writer.write_frame(flat_frame(level), index / 10, (), "cam")
     writer.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,8 +12,9 @@ import pytest
 import structlog
 from conftest import decodes_cleanly, ffprobe, wait_until
 
+from vcam import layout
 from vcam.frames import Chunk, Frame, StreamInfo, StreamTemplate
-from vcam.recorder import ANNOTATED, Closed, Opened, Recorder, RecordSettings
+from vcam.recorder import ANNOTATED, LIVE_MOVFLAGS, Closed, Opened, Recorder, RecordSettings, recover
 
 
 def chunks_of(path: Path) -> Iterator[tuple[Opened, list[Chunk]]]:
@@ -77,3 +79,44 @@ def test_pictures_that_stop_coming_mid_gop_are_decoded_again_not_lost(
     facts = ffprobe(clip)
     assert int(facts["nb_read_frames"]) == 60, facts  # every source picture, none twice
     assert decodes_cleanly(clip)
+
+
+class Log:
+    """Collects (level, event, fields) like a structlog logger."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, dict[str, object]]] = []
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        return lambda event, **fields: self.records.append((level, event, fields))
+
+
+def test_leftovers_with_no_frame_are_removed_quietly_and_the_rest_recovered_by_their_start(
+    tmp_path: Path, make_clip: Callable[..., Path]
+) -> None:
+    """A kill at a clip boundary leaves a file with a header only (or nothing): removed once, at
+    info. A real leftover is named and dated by its first frame, not the file's modification time."""
+    temp, video = tmp_path / "tmp", tmp_path / "video"
+    (temp / "cam").mkdir(parents=True)
+    video.mkdir()
+    empty = layout.temp_clip_path(temp, "cam", 1.7e9, 11)
+    empty.write_bytes(b"")
+    header_only = layout.temp_clip_path(temp, "cam", 1.7e9 + 30, 11)
+    with (
+        av.open(str(make_clip(seconds=2))) as source,
+        av.open(str(header_only), "w", format="mp4", options={"movflags": LIVE_MOVFLAGS}) as output,
+    ):
+        output.add_stream_from_template(source.streams.video[0])
+        output.start_encoding()
+    started = time.mktime((2026, 3, 29, 1, 59, 58, 0, 0, -1))  # the day's date comes from this
+    leftover = layout.temp_clip_path(temp, "cam", started, 12)
+    leftover.write_bytes(make_clip(seconds=2).read_bytes())
+    os.utime(leftover, (started + 86400 * 3, started + 86400 * 3))  # touched days later
+    log = Log()
+    (clip,) = recover(temp, video, "cam", log)
+    assert clip.start == started and clip.path == video / "cam" / "2026-03-29" / "cam_20260329_015958_partial.mp4"
+    assert decodes_cleanly(clip.path)
+    assert layout.temp_clips(temp, "cam") == []
+    levels = sorted((level, event) for level, event, _ in log.records)
+    assert levels == [("info", "clip_empty_removed"), ("info", "clip_empty_removed"), ("warning", "clip_recovered")]
+    assert recover(temp, video, "cam", log) == []  # the next start has nothing to say

@@ -31,7 +31,7 @@ from vcam.source import connect, tcp_reachable
 PROBE_INTERVAL_S = 0.5  # while a camera's port is closed, how often to check whether it is back
 WORKER_WAIT_S = 0.5
 READER_GRACE_S = 1.0
-EVENT_PROGRESS_S = 5.0  # how often an open event's last motion is saved: a kill loses at most this
+EVENT_PROGRESS_S = 2.0  # how often an open event's last motion is saved: a kill loses at most this
 
 
 class LatestFrame:

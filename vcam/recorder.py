@@ -196,7 +196,9 @@ def recover(temp_dir: Path, video_dir: Path, camera: str, log: Any) -> list[Save
 class ClipWriter:
     """One fragmented MP4 in TEMP_DIR: stream copy of packets, or frames encoded as H.264."""
 
-    def __init__(self, path: Path, mode: str, template: StreamTemplate | None, info: StreamInfo, start: float) -> None:
+    def __init__(
+        self, path: Path, mode: str, template: StreamTemplate | None, info: StreamInfo, start: float, *, root: Path
+    ) -> None:
         self.path = path
         self.mode = mode
         self.start = start
@@ -207,8 +209,8 @@ class ClipWriter:
         fps = info.fps if info.fps and 1 <= info.fps <= 120 else 25.0
         self.frame_step = 1.0 / fps
         try:
-            # TEMP_DIR exists (made at start-up): if it is gone, its disk is, and nothing is made.
-            path.parent.mkdir(exist_ok=True)
+            # folders are made below ``root`` only: if it is gone, its disk is, and nothing is made
+            storage.make_folder(path.parent, root=root)
             path.touch(exist_ok=False)  # FFmpeg opens the file only at the first write: fail here
             self.output = av.open(
                 str(path), "w", format="mp4", options={"movflags": LIVE_MOVFLAGS, "flush_packets": "1"}
@@ -318,6 +320,8 @@ class Recorder:
         self.settings = settings
         self.video_dir = video_dir
         self.temp_dir = temp_dir
+        # TEMP_DIR inside VIDEO_DIR (the default) is made again on a disk plugged back in
+        self._temp_root = video_dir if temp_dir.is_relative_to(video_dir) else temp_dir
         self.log = log
         self.on_saved = on_saved
         self.make_room = make_room
@@ -505,13 +509,13 @@ class Recorder:
         """A full disk first gets room made by the retention policy, then one more try."""
         assert self._info is not None
         try:
-            return ClipWriter(path, self._mode, self._template, self._info, start)
+            return ClipWriter(path, self._mode, self._template, self._info, start, root=self._temp_root)
         except RecordError as exc:
             if exc.errno != errno.ENOSPC or self.make_room is None:
                 raise
             freed = self.make_room()
             self.log.warning("disk_full", freed_mb=round(freed / 1e6, 1))
-            return ClipWriter(path, self._mode, self._template, self._info, start)
+            return ClipWriter(path, self._mode, self._template, self._info, start, root=self._temp_root)
 
     def _new_decoder(self) -> av.VideoCodecContext:
         """Annotated clips decode the packets again here, rather than keep decoded pictures queued:

@@ -280,8 +280,10 @@ class StorageKeeper:
                 remove_empty_dirs(self.video_dir, self.temp_dir)
                 if self.on_deleted is not None:
                     self.on_deleted(deleted)
-            if result.shortfall != self._shortfall:
-                for limit, missing in result.shortfall.items():
+            for limit, missing in result.shortfall.items():  # said once per limit, not per changing amount
+                if limit not in self._shortfall:
                     self.log.error("storage_limit_unreachable", limit=limit, missing_mb=round(missing / 1e6, 1))
-                self._shortfall = result.shortfall
+            for limit in self._shortfall.keys() - result.shortfall.keys():
+                self.log.info("storage_limit_met", limit=limit)
+            self._shortfall = result.shortfall
             return sum(d.file.size for d in result.deletions if d.file.path in deleted)
