@@ -318,9 +318,8 @@ def test_events_end_with_their_real_end_after_sigkill_and_sigterm(
     finally:
         log.close()
     assert cut.end is not None and closed.end is not None
-    print(
-        f"killed event: {cut.end - cut.start:.1f} s, peak {cut.peak_area:.1f} %; stopped: {closed.end - closed.start:.1f} s"
-    )
+    print(f"killed 5 s into an event: {cut.end - cut.start:.1f} s, peak {cut.peak_area:.1f} %")
+    print(f"stopped 3 s into an event: {closed.end - closed.start:.1f} s")
     assert 5 - 2 - 0.5 <= cut.end - cut.start <= 5 + 0.5 and cut.peak_area > 0
     assert abs((closed.end - closed.start) - ended["duration_s"]) < 0.1
     assert closed.peak_area == pytest.approx(ended["peak_area"], abs=0.01)
