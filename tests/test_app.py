@@ -175,3 +175,21 @@ def test_every_command_says_what_it_does() -> None:
     for name in app.COMMANDS:
         description = commands.choices[name].description
         assert description and len(description) > 20, name
+
+
+def test_a_second_daemon_for_the_same_camera_exits_78_and_takes_nothing(
+    daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    first = daemon("--demo", SNAPSHOT_INTERVAL="0")
+    first.wait_for("camera_connected", 10)
+    second = daemon("--demo", SNAPSHOT_INTERVAL="0")
+    assert second.process is not None and second.process.wait(10) == 78
+    ((_, taken),) = second.events("camera_taken")
+    assert first.process is not None and f"pid {first.process.pid}" in taken["problem"]
+    assert not second.events("clip_recovered") and not second.events("vcam_started")
+    other = daemon("--demo", SNAPSHOT_INTERVAL="0", CAMERA_NAME="other")  # another camera, same folders: fine
+    other.wait_for("camera_connected", 10)
+    expected = sorted(f"health.{d.process.pid}.json" for d in (first, other) if d.process)
+    health = lambda: sorted(p.name for p in (tmp_path / "video" / ".tmp").glob("health.*.json"))  # noqa: E731
+    assert wait_until(lambda: health() == expected, 5), health()
+    assert first.terminate()[0] == 0 and other.terminate()[0] == 0

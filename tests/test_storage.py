@@ -146,3 +146,35 @@ def test_events_and_clips_commands(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "expected YYYY-MM-DD" in bad.stderr
     missing = run_cli("clips", env={"VIDEO_DIR": str(tmp_path / "nothing")})
     assert missing.returncode == 1 and "no event log" in missing.stderr
+
+
+def test_a_clock_jumping_forward_never_ages_what_was_just_written(tmp_path: Path) -> None:
+    """A Pi without a real-time clock boots with a stale time; NTP then moves it forward by weeks.
+    Clips named before the jump must not look weeks old to retention."""
+    video = tmp_path / "video"
+    wall, mono = [time.time()], [100.0]
+    clock = storage.FileClock(wall=lambda: wall[0], mono=lambda: mono[0])
+    keeper = storage.StorageKeeper(video, video / ".tmp", Policy(retention_days=30), RecordingLog(), clock=clock)
+    really_old = clip_file(video, "cam", 40)
+    keeper.enforce()  # start-up pass: the 40-day-old clip goes, by its name
+    assert not really_old.exists()
+    just_written = clip_file(video, "cam", 0)
+    mono[0] += 60
+    keeper.enforce()  # seen appearing
+    wall[0] += 45 * DAY  # NTP answers: the clock jumps six weeks ahead
+    mono[0] += 60
+    keeper.enforce()
+    assert just_written.exists()
+    mono[0] += 31 * DAY  # a month of real time later it has really aged
+    wall[0] += 31 * DAY
+    keeper.enforce()
+    assert not just_written.exists()
+
+
+def test_names_stay_unique_when_the_clock_repeats_an_hour(tmp_path: Path) -> None:
+    wall = time.time()
+    first = layout.clip_path(tmp_path, "cam", layout.clip_name("cam", wall), wall)
+    first.parent.mkdir(parents=True)
+    first.write_bytes(b"1")
+    second = layout.clip_path(tmp_path, "cam", layout.clip_name("cam", wall), wall)  # the same local time again
+    assert second != first and second.name == first.stem + "_2.mp4"
