@@ -345,3 +345,17 @@ def test_motion_event_is_logged_with_an_outlined_event_snapshot_and_recorded(run
     (saved,) = log.named("clip_saved")
     assert saved["duration_s"] == pytest.approx(6, abs=0.2)
     assert Path(saved["path"]).parent.parent == tmp_path / "video" / "yard"
+
+
+def test_a_region_outside_the_picture_is_a_warning_at_connect(run_pipeline: Any) -> None:
+    connector, _ = scripted(
+        lambda: FakeConnection(3, SourceError(STALLED, "gone")), lambda: FakeConnection(None, interval=0.01)
+    )
+    _, log = run_pipeline(camera(MOTION_REGIONS="100,100,20,20", MOTION_MASK="0,0,10,10"), connector)
+    assert wait_until(lambda: len(log.named("camera_connected")) == 2, 5)
+    assert wait_until(lambda: log.named("motion_shape_outside"), 2)
+    time.sleep(0.3)
+    (warning,) = log.named("motion_shape_outside")  # once per picture size, not per reconnect
+    assert (
+        warning["problem"] == "MOTION_REGIONS shape 100,100,120,100,120,120,100,120 is wholly outside the 32x24 picture"
+    )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from conftest import MEDIA, REPO
 
@@ -81,4 +85,40 @@ def test_scan_command_human_output_and_errors(tmp_path: Path) -> None:
         "vcam scan: MOTION_MIN_AREA='lots': expected a number above 0 and at most 100",
         "vcam scan: MOTION_REGIONS='1,2,3': expected rectangles 'x,y,w,h' or polygons 'x1,y1,x2,y2,x3,y3,…' "
         "in pixels, separated by ';'",
+    ]
+
+
+def test_a_file_damaged_in_the_middle_is_scanned_past_the_damage(
+    tmp_path: Path, make_clip: Callable[..., Path]
+) -> None:
+    """Before: the scan stopped at the damage (60 of 200 frames, the event after it lost)."""
+    data = bytearray(make_clip(seconds=20, onset=12).read_bytes())
+    noise = random.Random(1)
+    for i in range(int(len(data) * 0.3), int(len(data) * 0.4)):
+        data[i] = noise.randrange(256)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    result = scan(damaged, MotionSettings())
+    assert result.damaged > 0 and result.frames + result.damaged >= 195
+    (event,) = result.events
+    assert 115 <= event.start_frame <= 125 and event.end_frame == 200  # numbered as in the file
+    shown = run_scan(str(damaged))
+    assert shown.returncode == 0 and f"skipped {result.damaged} damaged packets" in shown.stdout
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_still_image_is_not_a_video(tmp_path: Path, suffix: str) -> None:
+    picture = tmp_path / f"photo{suffix}"
+    cv2.imwrite(str(picture), np.full((120, 160, 3), 128, np.uint8))
+    result = run_scan(str(picture))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"vcam scan: {picture}: is a still image, not a video"
+
+
+def test_a_region_outside_the_picture_is_a_warning(make_clip: Callable[..., Path]) -> None:
+    result = run_scan(str(make_clip(seconds=2)), "--region", "400,10,50,50", "--mask", "300,200,40,60")
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [
+        "vcam scan: warning: MOTION_REGIONS shape 400,10,450,10,450,60,400,60 is wholly outside the 320x240 picture",
+        "vcam scan: warning: MOTION_MASK shape 300,200,340,200,340,260,300,260 is partly outside the 320x240 picture",
     ]

@@ -461,6 +461,8 @@ def scan_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return EXIT_USAGE
     if show_progress:
         print("\r\033[K", end="", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"vcam scan: warning: {warning}", file=sys.stderr)
     for number, event in enumerate(result.events, 1):
         row = scan.event_row(event)
         if args.json:
@@ -471,7 +473,8 @@ def scan_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 f"(frames {row['start_frame']}-{row['end_frame']}), peak area {row['peak_area']:.1f} %"
             )
     if not args.json:
-        print(f"{len(result.events)} events in {result.frames} frames ({result.duration:.2f} s)")
+        damaged = f"; skipped {result.damaged} damaged packets" if result.damaged else ""
+        print(f"{len(result.events)} events in {result.frames} frames ({result.duration:.2f} s){damaged}")
     return EXIT_OK
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -37,11 +38,11 @@ def detect_events(frames: Iterable[Frame], settings: MotionSettings, progress: P
     gate = Every(1 / settings.detect_fps)  # analyse at most DETECT_FPS frames a second, as live
     events: list[MotionEvent] = []
     warnings: list[str] = []
-    count, step, last_time = 0, 0.04, 0.0
+    count, step, last_time, last_index = 0, 0.04, 0.0, -1
     for frame in frames:
         if count:
             step = frame.time - last_time if frame.time > last_time else step
-        count, last_time = count + 1, frame.time
+        count, last_time, last_index = count + 1, frame.time, frame.index
         if progress is not None and frame.index % 50 == 0:
             progress(frame.index, frame.time)
         if not gate.due(frame.time):
@@ -54,10 +55,15 @@ def detect_events(frames: Iterable[Frame], settings: MotionSettings, progress: P
         if change is not None and change.kind == "ended":
             events.append(change.event)
     duration = last_time + step if count else 0.0
-    last = tracker.finish(duration, count)
+    last = tracker.finish(duration, last_index + 1)
     if last is not None:
         events.append(last.event)
     return ScanResult(events, count, duration, tuple(warnings))
+
+
+# Demuxers FFmpeg uses for a single picture: a still image is not something to scan.
+STILL_IMAGE_FORMATS = frozenset({"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif"})
+MAX_DAMAGED_IN_A_ROW = 500  # past this many unreadable packets in a row, the rest is given up
 
 
 def scan(path: Path, settings: MotionSettings, progress: Progress | None = None) -> ScanResult:
@@ -68,10 +74,14 @@ def scan(path: Path, settings: MotionSettings, progress: Progress | None = None)
     with container:
         if not container.streams.video:
             raise ScanError(f"{path}: has no video track")
-        result = detect_events(_decode(container, container.streams.video[0], path), settings, progress)
+        stream = container.streams.video[0]
+        if container.format.name in STILL_IMAGE_FORMATS or stream.codec_context.name in ("png", "bmp", "webp"):
+            raise ScanError(f"{path}: is a still image, not a video")
+        reader = _Reader(container, stream, path)
+        result = detect_events(reader.frames(), settings, progress)
     if result.frames == 0:
         raise ScanError(f"{path}: no frame could be decoded")
-    return result
+    return dataclasses.replace(result, damaged=reader.damaged)
 
 
 def duration_of(path: Path) -> float | None:
@@ -83,20 +93,40 @@ def duration_of(path: Path) -> float | None:
         return None
 
 
-def _decode(container: av.container.InputContainer, stream: av.VideoStream, path: Path) -> Iterator[Frame]:
-    """Every decodable frame; time is frame number x frame duration, which is what ground truth in frames means."""
-    rate = stream.average_rate or stream.guessed_rate
-    step = 1.0 / float(rate) if rate else 0.04
-    index = 0
-    wall = time.time()
-    try:
-        for video in container.decode(stream):
-            yield Frame(index * step, wall + index * step, video.width, video.height, video=video, index=index)
-            index += 1
-    except av.error.FFmpegError as exc:
-        if index == 0:
-            raise ScanError(f"{path}: cannot decode it ({_reason(exc)})") from None
-        # a damaged tail: the events found in what could be read still stand
+class _Reader:
+    """Every decodable frame of a file; damaged packets are skipped and counted, and frame
+    numbers go on counting them, so a frame keeps its number in the file after the damage.
+    Time is frame number x frame duration, which is what ground truth in frames means."""
+
+    def __init__(self, container: av.container.InputContainer, stream: av.VideoStream, path: Path) -> None:
+        self.container, self.stream, self.path = container, stream, path
+        self.damaged = 0
+
+    def frames(self) -> Iterator[Frame]:
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        step = 1.0 / float(rate) if rate else 0.04
+        index, in_a_row = 0, 0
+        wall = time.time()
+        while in_a_row <= MAX_DAMAGED_IN_A_ROW:
+            try:
+                for packet in self.container.demux(self.stream):
+                    try:
+                        videos = packet.decode()
+                    except av.error.FFmpegError:
+                        self.damaged += 1
+                        in_a_row += 1
+                        index += 1  # the frame this packet held is missing, not the numbering
+                        continue
+                    in_a_row = 0
+                    for video in videos:
+                        yield Frame(
+                            index * step, wall + index * step, video.width, video.height, video=video, index=index
+                        )
+                        index += 1
+                return  # the end of the file
+            except av.error.FFmpegError:  # the container itself is damaged here: read on past it
+                self.damaged += 1
+                in_a_row += 1
 
 
 def _reason(exc: BaseException) -> str:
