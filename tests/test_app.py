@@ -190,6 +190,9 @@ def test_a_second_daemon_for_the_same_camera_exits_78_and_takes_nothing(
     other = daemon("--demo", SNAPSHOT_INTERVAL="0", CAMERA_NAME="other")  # another camera, same folders: fine
     other.wait_for("camera_connected", 10)
     expected = sorted(f"health.{d.process.pid}.json" for d in (first, other) if d.process)
-    health = lambda: sorted(p.name for p in (tmp_path / "video" / ".tmp").glob("health.*.json"))  # noqa: E731
+
+    def health() -> list[str]:
+        return sorted(p.name for p in (tmp_path / "video" / ".tmp").glob("health.*.json"))
+
     assert wait_until(lambda: health() == expected, 5), health()
     assert first.terminate()[0] == 0 and other.terminate()[0] == 0
