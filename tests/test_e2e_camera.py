@@ -194,3 +194,58 @@ def test_probe_describes_a_camera_or_says_clearly_why_not(rtsp_server: Callable[
     )
     assert bad.returncode == 1
     assert "unauthorized" in bad.stderr and "nope" not in bad.stderr and "Traceback" not in bad.stderr
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_camera_that_never_sends_a_keyframe_is_a_stall_not_a_busy_loop(
+    make_clip: Callable[..., Path],
+    rtsp_server: Callable[..., RtspServer],
+    daemon: Callable[..., Daemon],
+    tmp_path: Path,
+) -> None:
+    """Before: 124 % CPU, and the supervisor replaced the wedged pipeline again and again, leaking
+    a thread and a socket each time."""
+    no_keyframes = tmp_path / "no_keyframes.mp4"
+    subprocess.run(
+        [
+            *("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(make_clip(seconds=60))),
+            *("-c", "copy", "-bsf:v", "filter_units=remove_types=5", str(no_keyframes)),  # drop every IDR picture
+        ],
+        check=True,
+        timeout=60,
+    )
+    server = rtsp_server(clip=no_keyframes)
+    proc = daemon(RTSP_URL=server.url, STALL_TIMEOUT="2", RECONNECT_DELAY="1", RECONNECT_MAX_DELAY="1")
+    started = time.monotonic()
+    at, unavailable = proc.wait_for("camera_unavailable", 10)
+    print(f"no keyframe: {unavailable['error']} after {at - started:.1f} s")
+    assert unavailable["reason"] == "stalled" and "keyframe" in unavailable["error"]
+    assert proc.process is not None
+    pid = proc.process.pid
+
+    def counts() -> tuple[int, int]:
+        return len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task"))
+
+    def most(seconds: float) -> tuple[int, int]:
+        """The most fds and threads seen over a while: attempts open and close a connection."""
+        seen = [counts()]
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            seen.append(counts())
+        return max(f for f, _ in seen), max(t for _, t in seen)
+
+    proc.wait_for("camera_unavailable", 15, count=2)
+    cpu_before, t_before = cpu_seconds(pid), time.monotonic()
+    before = most(4)
+    after = most(4)  # a dozen attempts in all
+    cpu = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - t_before)
+    print(f"no keyframe: CPU {100 * cpu:.0f} %, most fds/threads {before} then {after}")
+    assert cpu < 0.3  # it waits for pictures; it does not spin
+    assert after <= before
+    assert not proc.events("pipeline_restart") and not proc.events("camera_connected")
+    assert proc.terminate()[0] == 0

@@ -225,35 +225,39 @@ class Pipeline:
             try:
                 connection = self.connector(self.camera)
             except SourceError as exc:
-                failures += 1
-                down_since = down_since if down_since is not None else started
-                delay = backoff.delay(
-                    failures, self.camera.reconnect_delay, self.camera.reconnect_max_delay, random.random()
-                )
-                if exc.reason != last_reason or backoff.worth_logging(failures):
+                failure = exc
+            else:
+                self._connection += 1
+                frames_before = self._frames
+                lost = self._stream(connection, started, failures, down_since)
+                if lost is None:
+                    break  # asked to stop
+                if self._frames > frames_before:  # it streamed, then dropped: try again soon
+                    failures, last_reason, down_since = 1, lost.reason, self.clock()
+                    self._reconnects += 1
+                    self._last_error = f"{lost.reason}: {lost.detail}"
                     self.log.warning(
-                        "camera_unavailable",
-                        reason=exc.reason,
-                        error=exc.detail,
-                        failures=failures,
-                        retry_in=round(delay, 1),
+                        "camera_lost", reason=lost.reason, error=lost.detail, retry_in=self.camera.reconnect_delay
                     )
-                last_reason = exc.reason
-                self._last_error = f"{exc.reason}: {exc.detail}"
-                self._wait_before_retry(delay, probe=exc.reason in TCP_LEVEL)
-                continue
-            self._connection += 1
-            reason = self._stream(connection, started, failures, down_since)
-            failures, last_reason, down_since = 0, None, None
-            if reason is None:
-                break  # asked to stop
-            failures, last_reason, down_since = 1, reason.reason, self.clock()
-            self._reconnects += 1
-            self._last_error = f"{reason.reason}: {reason.detail}"
-            self.log.warning(
-                "camera_lost", reason=reason.reason, error=reason.detail, retry_in=self.camera.reconnect_delay
+                    self._wait_before_retry(self.camera.reconnect_delay, probe=False)
+                    continue
+                failure = lost  # connected, but not one picture came: a failed attempt like any other
+            failures += 1
+            down_since = down_since if down_since is not None else started
+            delay = backoff.delay(
+                failures, self.camera.reconnect_delay, self.camera.reconnect_max_delay, random.random()
             )
-            self._wait_before_retry(self.camera.reconnect_delay, probe=False)
+            if failure.reason != last_reason or backoff.worth_logging(failures):
+                self.log.warning(
+                    "camera_unavailable",
+                    reason=failure.reason,
+                    error=failure.detail,
+                    failures=failures,
+                    retry_in=round(delay, 1),
+                )
+            last_reason = failure.reason
+            self._last_error = f"{failure.reason}: {failure.detail}"
+            self._wait_before_retry(delay, probe=failure.reason in TCP_LEVEL)
         self.log.info("reader_stopped")
 
     def _stream(

@@ -217,8 +217,10 @@ class AvConnection:
         while True:
             try:
                 for packet in self.container.demux(self.stream):
-                    if packet.size == 0 or packet.time_base is None or not (started or packet.is_keyframe):
-                        continue  # an empty end-of-stream marker, or what comes before the first keyframe
+                    if not (started or self._first_keyframe(packet, last_frame_at)):
+                        continue
+                    if packet.size == 0 or packet.time_base is None:
+                        continue  # an empty end-of-stream marker
                     started = True
                     now = self.clock()
                     raw = packet.pts if packet.pts is not None else packet.dts
@@ -241,8 +243,17 @@ class AvConnection:
                 raise _classify(exc, self.clock() - last_frame_at, stall, opening=False) from None
             if not self.is_file:
                 raise SourceError(ENDED, "the camera ended the stream")
+            if index == 0:  # a whole pass of the file and not one picture: looping would only spin
+                raise SourceError(BAD_STREAM, "no picture in the file could be decoded")
             self.container.seek(0)
             timeline.restart(step)
+
+    def _first_keyframe(self, packet: av.Packet[av.VideoStream], since: float) -> bool:
+        """Is this the first packet to decode? Nothing decodes before a keyframe; a camera that
+        never sends one is stalled, like one that sends nothing."""
+        if self.clock() - since > self.camera.stall_timeout:
+            raise SourceError(STALLED, f"no keyframe (whole picture) for {self.camera.stall_timeout:g} s")
+        return packet.is_keyframe and packet.size > 0 and packet.time_base is not None
 
     def _keep_pace(self, stream_elapsed: float, wall_elapsed: float, lag: LagTracker, now: float) -> None:
         """Files play at real speed. While decoding runs behind a camera, decode keyframes only
