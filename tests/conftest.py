@@ -237,6 +237,35 @@ def silent_server() -> Iterator[str]:
     listener.close()
 
 
+@pytest.fixture
+def garbage_server() -> Iterator[str]:
+    """A server that answers every connection with a few kilobytes of noise and hangs up."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    noise = np.random.default_rng(0)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with contextlib.suppress(OSError), conn:
+                conn.settimeout(2)
+                conn.recv(4096)
+                conn.sendall(noise.integers(0, 256, 3000, dtype=np.uint8).tobytes())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"rtsp://127.0.0.1:{listener.getsockname()[1]}/stream"
+    stop.set()
+    thread.join(2)
+    listener.close()
+
+
 # --- the daemon ------------------------------------------------------------------------------
 
 

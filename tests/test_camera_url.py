@@ -72,3 +72,8 @@ def test_endpoint_defaults_ports() -> None:
     assert camera_url.endpoint("https://cam/x") == camera_url.Endpoint("cam", 443)
     assert camera_url.endpoint("demo") is None
     assert camera_url.endpoint("rtsp://cam:99999/x") is None
+
+
+def test_the_issue_example_needs_percent_encoding() -> None:
+    assert camera_url.ffmpeg_authority_problem("rtsp://admin:p@ss/w@host") is not None
+    assert camera_url.ffmpeg_authority_problem("rtsp://admin:p@ss/w#:rd@127.0.0.1:8554/stream") is not None

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import pytest
@@ -249,3 +253,60 @@ def test_a_camera_that_never_sends_a_keyframe_is_a_stall_not_a_busy_loop(
     assert after <= before
     assert not proc.events("pipeline_restart") and not proc.events("camera_connected")
     assert proc.terminate()[0] == 0
+
+
+def probe(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vcam", "probe", url],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "STALL_TIMEOUT": "3"},
+    )
+
+
+def test_a_password_with_reserved_characters_works_percent_encoded_and_never_shows(
+    rtsp_server: Callable[..., RtspServer],
+) -> None:
+    password = "p@ss/w#:rd"
+    server = rtsp_server(user="admin", password=password)
+    url = f"rtsp://admin:{quote(password, safe='')}@127.0.0.1:{server.port}/stream"
+    ok = probe(url)
+    assert ok.returncode == 0, ok.stderr
+    assert f"url=rtsp://admin:***@127.0.0.1:{server.port}/stream" in ok.stdout
+    written_raw = probe(f"rtsp://admin:{password}@127.0.0.1:{server.port}/stream")  # as FFmpeg could never read it
+    assert written_raw.returncode == 78 and "percent-encoded" in written_raw.stderr
+    for result in (ok, written_raw):
+        shown = result.stdout + result.stderr
+        assert "ss/w" not in shown and "p%40ss" not in shown and "w#:rd" not in shown
+
+
+def test_camera_errors_say_what_to_do(rtsp_server: Callable[..., RtspServer], tmp_path: Path) -> None:
+    no_credentials = rtsp_server(user="admin", password="s3cret-pass").url.replace("admin:s3cret-pass@", "")
+    needs = probe(no_credentials)
+    assert needs.returncode == 1 and "unauthorized: the camera needs a user name and password" in needs.stderr
+
+    page = tmp_path / "index.html"
+    page.write_text("<!doctype html><html><body>Camera login</body></html>")
+    web = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        answer = probe(f"http://127.0.0.1:{web.server_address[1]}/index.html")
+    finally:
+        web.shutdown()
+        web.server_close()
+    assert answer.returncode == 1 and "returned a web page, not a video stream" in answer.stderr
+
+
+def test_a_garbage_answer_keeps_one_stable_reason(garbage_server: str, daemon: Callable[..., Daemon]) -> None:
+    """A server that answers with noise: one reason and one message on every attempt, so the log
+    says it once and then only at the 2nd, 4th, 8th… failure."""
+    for url in (garbage_server, garbage_server.replace("rtsp://", "http://")):
+        proc = daemon(RTSP_URL=url, RECONNECT_DELAY="0.1", RECONNECT_MAX_DELAY="0.1", STALL_TIMEOUT="3")
+        proc.wait_for("camera_unavailable", 20, count=4)  # failures 1, 2, 4, 8
+        assert proc.terminate()[0] == 0
+        said = {(e["reason"], e["error"]) for _, e in proc.events("camera_unavailable")}
+        print(f"garbage over {url.split(':')[0]}: {said}")
+        assert said == {("bad_stream", "the camera's answer is not a video stream that can be read")}
+        assert "Traceback" not in proc.output()

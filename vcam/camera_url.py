@@ -33,6 +33,12 @@ def _mask_one(match: re.Match[str]) -> str:
     return f"{match['scheme']}{user[0]}:***{rest[at:]}"
 
 
+def has_credentials(url: str) -> bool:
+    """Does the URL carry a user name (before an '@' in its host part)?"""
+    rest = url.split("://", 1)[-1]
+    return "@" in re.split(r"[/?#]", rest, maxsplit=1)[0] or mask(url) != url
+
+
 MIN_SECRET_CHARS = 4  # a shorter password masked wherever it appears would garble every log line
 
 
@@ -60,9 +66,11 @@ def ffmpeg_authority_problem(url: str) -> str | None:
         return None
     rest = url.split("://", 1)[1]
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if rest.rfind("@") < len(authority):
+        return None  # no '@' past the host part: FFmpeg reads it as written
     port = authority.rpartition(":")[2]
-    if "@" in authority or "@" not in rest or ":" not in authority or port.isdigit():
-        return None
+    if "@" not in authority and (":" not in authority or port.isdigit()):
+        return None  # no user:password before it: an '@' in the path
     return (
         "a password containing '/', '?' or '#' percent-encoded (%2F, %3F, %23; '@' and ':' may stay), "
         "like rtsp://admin:p%2Fss@host/path"

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import http.client
+import os
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import av
 import av.error
@@ -71,9 +76,15 @@ def connect(camera: CameraConfig) -> Connection:
     return AvConnection(camera, is_file=scheme == "file")
 
 
-def _classify(exc: BaseException, elapsed: float, limit: float, *, opening: bool) -> SourceError:
-    text = str(exc)
+def _classify(exc: BaseException, elapsed: float, limit: float, *, opening: bool, url: str) -> SourceError:
+    """A library error as one of the named reasons, with a detail a person can act on. The same
+    fault gives the same reason every time, so the log says it once (see backoff.worth_logging)."""
     if isinstance(exc, (av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError)):
+        if not camera_url.has_credentials(url):
+            return SourceError(
+                UNAUTHORIZED,
+                "the camera needs a user name and password: write them into the URL, scheme://user:password@host/…",
+            )
         return SourceError(UNAUTHORIZED, "the camera refused the user name or password")
     if isinstance(exc, av.error.HTTPNotFoundError):
         return SourceError(NOT_FOUND, "the camera has no stream at that path")
@@ -86,11 +97,29 @@ def _classify(exc: BaseException, elapsed: float, limit: float, *, opening: bool
             return SourceError(NO_ANSWER, f"no answer within {limit:g} s")
         return SourceError(STALLED, f"no data for {elapsed:.1f} s")
     code = getattr(exc, "errno", None)
-    if code in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EIO, errno.ETIMEDOUT, errno.ECONNRESET):
-        return SourceError(UNREACHABLE, f"cannot reach the camera ({text})")
-    if isinstance(exc, av.error.InvalidDataError):
-        return SourceError(BAD_STREAM, "the camera sent data that is not a video stream")
-    return SourceError(BAD_STREAM, f"{type(exc).__name__}: {text}")
+    if code in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT) or (
+        code in (errno.EIO, errno.ECONNRESET) and not tcp_reachable(url)
+    ):
+        return SourceError(UNREACHABLE, f"cannot reach the camera ({os.strerror(code or errno.EIO)})")
+    if opening and camera_url.scheme_of(url) in ("http", "https") and serves_web_page(url, min(limit, 3.0)):
+        return SourceError(BAD_STREAM, "the URL returned a web page, not a video stream (use the camera's stream URL)")
+    # whatever else a server answered that is not a stream: one stable message, whatever the library said
+    return SourceError(BAD_STREAM, "the camera's answer is not a video stream that can be read")
+
+
+def serves_web_page(url: str, timeout: float) -> bool:
+    """Does ``url`` answer with HTML? (A camera's web interface, where its stream URL was meant.)"""
+    parts = urlsplit(url)
+    plain = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, ""))
+    try:
+        with urllib.request.urlopen(plain, timeout=timeout) as answer:
+            kind = answer.headers.get_content_type()
+            head = answer.read(512).lstrip().lower()
+    except urllib.error.HTTPError as exc:  # a login page answers 401 with HTML too
+        kind, head = exc.headers.get_content_type(), b""
+    except (OSError, ValueError, http.client.HTTPException):  # no HTTP answer at all: not a web page
+        return False
+    return kind in ("text/html", "application/xhtml+xml") or head.startswith((b"<!doctype html", b"<html"))
 
 
 class LagTracker:
@@ -195,7 +224,7 @@ class AvConnection:
             else:
                 self.container = av.open(camera.url, options=options, timeout=(limit, read_timeout(camera)))
         except (av.error.FFmpegError, OSError) as exc:
-            raise _classify(exc, clock() - started, limit, opening=True) from None
+            raise _classify(exc, clock() - started, limit, opening=True, url=camera.url) from None
         if not self.container.streams.video:
             self.container.close()
             raise SourceError(BAD_STREAM, "the stream has no video track")
@@ -240,7 +269,7 @@ class AvConnection:
             except SourceError:
                 raise
             except (av.error.FFmpegError, OSError) as exc:
-                raise _classify(exc, self.clock() - last_frame_at, stall, opening=False) from None
+                raise _classify(exc, self.clock() - last_frame_at, stall, opening=False, url=self.camera.url) from None
             if not self.is_file:
                 raise SourceError(ENDED, "the camera ended the stream")
             if index == 0:  # a whole pass of the file and not one picture: looping would only spin
