@@ -9,7 +9,9 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import REPO, RtspServer, _require, decodes_cleanly, ffprobe, wait_until
@@ -18,6 +20,7 @@ from debian_tree import CACHE, Podman, base_tree, missing_tools, wheelhouse
 pytestmark = [pytest.mark.slow, pytest.mark.deploy]
 
 IMAGE_UID = 10001  # the Dockerfile's USER
+ZONE = "Pacific/Chatham"
 
 
 def base_image_name() -> str:
@@ -96,7 +99,9 @@ def test_records_into_the_volume_and_podman_stop_finishes_the_clip(
     tmp_path: Path,
 ) -> None:
     camera = rtsp_server(make_clip(onset=2))
-    name = container(RTSP_URL=camera.url, CLIP_SECONDS="30", PRE_SECONDS="1")
+    # `docker run -e TZ=…`: folders, file names and log times in the owner's zone (Chatham: +13:45
+    # in December, +12:45 in winter, so no other zone could pass by chance)
+    name = container(RTSP_URL=camera.url, CLIP_SECONDS="30", PRE_SECONDS="1", TZ=ZONE)
     assert wait_until(lambda: "clip_started" in logs(podman, name), 30, 0.5), logs(podman, name)
     time.sleep(3)
     began = time.monotonic()
@@ -110,6 +115,11 @@ def test_records_into_the_volume_and_podman_stop_finishes_the_clip(
     volume = tmp_path / "video"
     clips = list(volume.glob("camera/*/camera_*.mp4"))
     assert len(clips) == 1, output
+    named = datetime.strptime(clips[0].stem.split("_", 1)[1], "%Y%m%d_%H%M%S").replace(tzinfo=ZoneInfo(ZONE))
+    assert abs(datetime.now(UTC) - named) < timedelta(minutes=2), clips[0].name
+    assert clips[0].parent.name == named.strftime("%Y-%m-%d")
+    offset = datetime.now(ZoneInfo(ZONE)).isoformat()[-6:]
+    assert re.search(rf"^\S+ \d\d:\d\d:\d\d{re.escape(offset)} info +vcam_started", output, re.MULTILINE), output
     assert clips[0].stat().st_uid == IMAGE_UID
     assert float(ffprobe(clips[0])["duration"]) >= 3 and decodes_cleanly(clips[0])
     assert list((volume / ".tmp").rglob("*.mp4")) == []
