@@ -144,6 +144,9 @@ def test_systemctl_stop_finishes_the_open_clip(
     assert float(ffprobe(clip)["duration"]) >= 3 and decodes_cleanly(clip)
     assert list((system.root / APP / "video/.tmp").rglob("*.mp4")) == []
     print(f"systemctl stop took {took:.2f} s; clip {float(ffprobe(clip)['duration']):.1f} s")
+    # the owner's `vcam clips`, from any folder: the installed command finds its venv and .env
+    listed = system.run("sh", "-c", "cd / && vcam clips")
+    assert clip.name in listed.stdout, listed.stdout + listed.stderr
 
 
 def test_watchdog_restarts_a_wedged_daemon(
