@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from vcam.clips import Action, ClipPlanner, PreRoll
+from vcam.clips import Action, ClipPlanner, PreRoll, opening
 
 
 @dataclass(frozen=True)
@@ -25,17 +25,17 @@ def simulate(planner: ClipPlanner, stream: list[P], motion: dict[float, float]) 
     Returns the clips as (first packet time, time of the packet that ended it)."""
     clips: list[tuple[float, float]] = []
     current: float | None = None
+    ring: PreRoll[P] = PreRoll(planner.pre_seconds)
     for packet in stream:
         for at, until in motion.items():
             if at <= packet.time < at + 0.1:
                 planner.motion(at, until)
         action = planner.decide(packet.time, packet.keyframe)
         if action is Action.START:
-            preroll = [p for p in stream if planner.start_from <= p.time < packet.time]
-            keys = [p for p in stream if p.keyframe and planner.last_end <= p.time <= planner.start_from]
-            first = keys[-1].time if planner.cut_on_keyframe and keys else (preroll[0].time if preroll else packet.time)
-            planner.started(first)
-            current = first
+            opened = opening(ring, planner, packet, copy=planner.cut_on_keyframe)  # the recorder's own choice
+            if opened is not None:
+                _, current = opened
+                planner.started(current)
         elif action is Action.CUT:
             assert current is not None
             clips.append((current, packet.time))
@@ -46,6 +46,7 @@ def simulate(planner: ClipPlanner, stream: list[P], motion: dict[float, float]) 
             clips.append((current, packet.time))
             planner.finished(packet.time)
             current = None
+        ring.add(packet)  # as the recorder does: after deciding
     return clips
 
 
@@ -115,3 +116,12 @@ def test_preroll_is_bounded_when_keyframes_are_rare() -> None:
     for packet in packets(60, gop=10_000):
         ring.add(packet)
     assert len(ring.items) == 100
+
+
+def test_stream_copy_waits_for_a_keyframe_when_the_pre_roll_has_none() -> None:
+    planner = ClipPlanner(clip_seconds=10, pre_seconds=3, cut_on_keyframe=True)
+    ring: PreRoll[P] = PreRoll(3)
+    planner.motion(0.5, 1.0)
+    assert opening(ring, planner, P(0.5, False), copy=True) is None  # nothing to start a copy from
+    items, start = opening(ring, planner, P(2.0, True), copy=True) or ([], -1.0)
+    assert [p.time for p in items] == [2.0] and start == 2.0

@@ -128,3 +128,19 @@ class PreRoll(Generic[T]):
         before = [i for i in usable if self.items[i].time <= start]
         first = before[-1] if before else usable[0]
         return list(self.items)[first:]
+
+
+def opening(preroll: PreRoll[T], planner: ClipPlanner, item: T, *, copy: bool) -> tuple[list[T], float] | None:
+    """What a new clip for the pending event is written from: the pre-roll from the keyframe at or
+    before ``planner.start_from``, then ``item``; and the clip's
+    start. A copied stream starts on that keyframe; an encoded one exactly at ``start_from`` (the
+    pictures before it only prime the decoder). None: a copy must begin on a keyframe and none is
+    at hand yet, so the event waits for the next one."""
+    # an encoded clip may decode from a keyframe inside the last clip: those pictures only prime the
+    # decoder; a copy starting there would repeat the last clip's end
+    earlier = list(preroll.since(planner.start_from, planner.last_end if copy else -math.inf))
+    if copy and not earlier and not item.keyframe:
+        return None
+    first = earlier[0] if earlier else item
+    start = first.time if copy else max(planner.start_from, first.time)
+    return [*earlier, item], start

@@ -27,7 +27,7 @@ import av
 import av.error
 
 from vcam import layout, overlay, storage
-from vcam.clips import Action, ClipPlanner, PreRoll
+from vcam.clips import Action, ClipPlanner, PreRoll, opening
 from vcam.frames import Chunk, StreamInfo, StreamTemplate
 from vcam.motion import Box
 
@@ -484,12 +484,14 @@ class Recorder:
 
     def _open(self, chunk: Chunk, *, with_preroll: bool = True) -> None:
         assert self._info is not None
-        start_from = self.planner.start_from if with_preroll else chunk.time
-        earlier = list(self.preroll.since(start_from, self.planner.last_end)) if with_preroll else []
-        if self._mode == PASSTHROUGH and not earlier and not chunk.keyframe:
-            return  # stream copy must begin on a keyframe: wait for one (the event stays pending)
-        first = earlier[0] if earlier else chunk
-        start = first.time if self._mode == PASSTHROUGH else max(start_from, first.time)
+        if with_preroll:
+            opened = opening(self.preroll, self.planner, chunk, copy=self._mode == PASSTHROUGH)
+            if opened is None:
+                return  # stream copy must begin on a keyframe: wait for one (the event stays pending)
+            items, start = opened
+        else:  # a cut: the next clip begins with this very packet
+            items, start = [chunk], chunk.time
+        first = items[0]
         wall = first.wall + (start - first.time)
         try:
             writer = self._new_writer(layout.temp_clip_path(self.temp_dir, self.camera, wall, os.getpid()), start)
@@ -502,7 +504,7 @@ class Recorder:
         self.wants_frames = self._mode == ANNOTATED
         self.planner.started(start)
         self.log.info("clip_started", file=writer.path.name, pre_roll_s=round(chunk.time - start, 2), mode=self._mode)
-        for item in [*earlier, chunk]:
+        for item in items:
             self._write(item)
 
     def _new_writer(self, path: Path, start: float) -> ClipWriter:
