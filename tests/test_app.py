@@ -91,7 +91,7 @@ def test_demo_camera_runs_out_of_the_box(daemon: Callable[..., Daemon], tmp_path
     assert wait_until(lambda: len(list((tmp_path / "video").rglob("*.jpg"))) >= 2, 5)
     started = time.monotonic()
     code, _ = proc.terminate()
-    assert code == 0 and time.monotonic() - started < 3
+    assert code == 0 and time.monotonic() - started < 1 + 0.5  # README: within about a second; 0.5 s for a busy machine
     stopped = proc.events("vcam_stopped")[0][1]
     assert stopped["clean"] is True
     ((_, hint),) = proc.events("demo_camera")  # a first run says what to do next

@@ -89,7 +89,7 @@ def test_unit_exposure_level_is_4_or_lower(staged: Path) -> None:
     match = re.search(r"Overall exposure level for cameramonitor.service: (\d+\.\d+)", result.stdout + result.stderr)
     assert match, result.stdout + result.stderr
     print(f"systemd-analyze security: exposure {match[1]}")
-    assert float(match[1]) <= 4.0
+    assert float(match[1]) <= 1.4 + 0.1  # README: 1.4; a point more is a hardening option lost
 
 
 def test_dockerfile_lints_clean() -> None:

@@ -167,7 +167,9 @@ def test_watchdog_restarts_a_wedged_daemon(
     frozen = time.monotonic()
     restarted = wait_until(lambda: int(system.show(UNIT, "NRestarts")["NRestarts"]) >= 1, 30, 0.5)
     assert restarted, system.show(UNIT, "ActiveState", "Result", "NRestarts")
-    print(f"watchdog restart {time.monotonic() - frozen:.1f} s after the camera froze")
+    took = time.monotonic() - frozen
+    print(f"watchdog restart {took:.1f} s after the camera froze")
+    assert took <= 6 + 2  # README: 6 s (HEALTH_TIMEOUT 2 + WatchdogSec 3 + a tick); 2 s for polling and a busy machine
     records = system.journal(UNIT, cursor)
     assert [r for r in records if "Watchdog timeout" in str(r.get("MESSAGE"))], [r.get("MESSAGE") for r in records]
 

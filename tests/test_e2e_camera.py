@@ -80,12 +80,13 @@ def test_frozen_camera_is_detected_as_a_stall_and_recovered(
     detect_s = at - frozen
     print(f"stall detected after {detect_s:.2f} s (STALL_TIMEOUT=4)")
     assert lost["reason"] == "stalled"
-    assert detect_s <= 4 + 2
+    assert detect_s <= 4 + 1  # README: 4.0 s; a read gives up within half a STALL_TIMEOUT more
     time.sleep(2)
     server.thaw()
     thawed = time.monotonic()
     at, _ = proc.wait_for("camera_connected", 4 + 1 + 5, since=frozen)
     print(f"frames again {at - thawed:.2f} s after SIGCONT")
+    assert at - thawed <= 1.1 + 2  # README: 1.1 s; the retry may have just begun its 1 s wait and 1 s open
     assert proc.terminate()[0] == 0
 
 
@@ -100,7 +101,7 @@ def test_sigterm_while_the_camera_is_frozen_still_exits_in_time(
     code, took = proc.terminate()
     print(f"stopped in {took:.2f} s with the reader blocked")
     assert code == 0
-    assert took < 10
+    assert took < 1.0 + 1  # README: 1.0 s (the reader's grace); 1 s for a busy machine
 
 
 def test_closed_port_is_retried_quietly_and_forever(daemon: Callable[..., Daemon]) -> None:
@@ -114,7 +115,7 @@ def test_closed_port_is_retried_quietly_and_forever(daemon: Callable[..., Daemon
     assert [e["failures"] for _, e in failures] == [1, 2, 4, 8, 16][: len(failures)]
     assert proc.process is not None and proc.process.poll() is None
     code, took = proc.terminate()
-    assert code == 0 and took < 3
+    assert code == 0 and took < 1 + 0.5  # README: within about a second
 
 
 def test_socket_that_never_answers_times_out_and_is_retried(silent_server: str, daemon: Callable[..., Daemon]) -> None:

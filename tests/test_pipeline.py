@@ -286,7 +286,7 @@ def test_supervisor_restarts_a_pipeline_whose_thread_died(tmp_path: Path) -> Non
     assert len(made) == 2 and supervisor.restarts == 1
     (restart,) = log.named("pipeline_restart")
     assert "thread died" in restart["problem"]
-    assert supervisor.stop(2) or made[1].dead_threads()
+    assert supervisor.stop(2)  # the replacement's threads end too
 
 
 def test_supervisor_restarts_a_wedged_pipeline(tmp_path: Path) -> None:

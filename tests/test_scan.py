@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import MEDIA, REPO
+from conftest import MEDIA, REPO, _require
 
 from vcam.motion import MotionSettings, rectangle
 from vcam.scan import ScanError, scan
@@ -24,21 +24,33 @@ TRAFFIC_TRUTH = [(9, 149), (358, 491), (542, 576)]  # frames, from ../shared/med
 
 
 def media(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is not here (../shared/media is optional)")
+    """../shared/media is beside the checkout in CI, where its absence fails; a plain local run skips."""
+    _require(path.exists(), f"{path} is not here (../shared/media)")
     return path
 
 
-def test_traffic_clip_gives_the_three_ground_truth_events() -> None:
-    result = scan(media(TRAFFIC), MotionSettings(regions=(rectangle(*TRAFFIC_REGION),)))
+README_TOLERANCE = 7  # frames: "the ground truth still holds to within 7 frames" (README)
+
+
+@pytest.mark.parametrize("algorithm", ["gauss", "mog2"])
+def test_traffic_clip_gives_the_three_ground_truth_events(algorithm: str) -> None:
+    result = scan(media(TRAFFIC), MotionSettings(algorithm=algorithm, regions=(rectangle(*TRAFFIC_REGION),)))
     found = [(e.start_frame, e.end_frame) for e in result.events]
-    print(f"traffic events (frames): {found}, truth {TRAFFIC_TRUTH}")
-    assert len(found) == 3
-    for (start, end), (true_start, true_end) in zip(found, TRAFFIC_TRUTH, strict=True):
+    print(f"{algorithm}: traffic events (frames): {found}, truth {TRAFFIC_TRUTH}")
+    assert result.frames == 576 and len(found) == 3
+    for (start, end), (true_start, true_end) in zip(found[:2], TRAFFIC_TRUTH[:2], strict=True):
         assert end is not None
-        assert abs(start - true_start) <= 10
-        assert abs(end - true_end) <= 10
-    assert result.frames == 576
+        assert abs(start - true_start) <= README_TOLERANCE and abs(end - true_end) <= README_TOLERANCE
+    # the third car is still in the region when the file ends: its event is cut there, so its end
+    # is the file's end by construction and says nothing about detection; only its start counts
+    assert abs(found[2][0] - TRAFFIC_TRUTH[2][0]) <= README_TOLERANCE and found[2][1] == result.frames
+
+
+def test_both_background_models_find_the_same_traffic_events_frame_for_frame() -> None:
+    """The README says so: the cheap running Gaussian gives up nothing against MOG2 here."""
+    region = (rectangle(*TRAFFIC_REGION),)
+    gauss, mog2 = (scan(media(TRAFFIC), MotionSettings(algorithm=a, regions=region)).events for a in ("gauss", "mog2"))
+    assert [(e.start_frame, e.end_frame) for e in gauss] == [(e.start_frame, e.end_frame) for e in mog2]
 
 
 def test_brightness_change_clip_gives_no_event() -> None:
@@ -72,14 +84,17 @@ def test_scan_command_json_lines() -> None:
     assert rows[2]["end"] == pytest.approx(23.04)
 
 
-def test_scan_command_human_output_and_errors(tmp_path: Path) -> None:
+def test_scan_command_human_output() -> None:
     result = run_scan(str(media(BRIGHTNESS)))
     assert result.returncode == 0
     assert result.stdout.strip() == "0 events in 59 frames (4.92 s)"
+
+
+def test_scan_command_errors(tmp_path: Path, make_clip: Callable[..., Path]) -> None:
     bad = run_scan(str(tmp_path / "missing.mp4"))
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "missing.mp4" in bad.stderr
-    wrong = run_scan(str(media(BRIGHTNESS)), "--min-area", "lots", "--region", "1,2,3")
+    wrong = run_scan(str(make_clip(seconds=2)), "--min-area", "lots", "--region", "1,2,3")
     assert wrong.returncode == 2
     assert wrong.stderr.splitlines() == [
         "vcam scan: MOTION_MIN_AREA='lots': expected a number above 0 and at most 100",
