@@ -185,7 +185,7 @@ class RunningGaussian:
     variance bounded like MOG2's (4..75). The variance learns only where nothing moves, so a
     passing car does not leave a blind spot; the mean learns everywhere, faster where the picture
     stays changed (time constant ABSORB analysed frames), so a car that parks becomes background
-    in about 7 s at 5 analysed frames a second, as with MOG2."""
+    in about 7 s at 5 analysed frames a second (MOG2 absorbs it within about a second)."""
 
     HISTORY = 500
     ABSORB = 20
