@@ -196,3 +196,16 @@ def test_a_second_daemon_for_the_same_camera_exits_78_and_takes_nothing(
 
     assert wait_until(lambda: health() == expected, 5), health()
     assert first.terminate()[0] == 0 and other.terminate()[0] == 0
+
+
+def test_an_unusable_event_log_is_said_once_and_recording_goes_on(
+    daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    not_a_database = tmp_path / "events-dir"
+    not_a_database.mkdir()  # a folder where the database file should be
+    proc = daemon("--demo", EVENTS_DB=str(not_a_database), SNAPSHOT_INTERVAL="1")
+    _, unavailable = proc.wait_for("eventlog_unavailable", 10)
+    assert unavailable["path"] == str(not_a_database) and unavailable["error"]
+    proc.wait_for("camera_connected", 10)
+    assert wait_until(lambda: list((tmp_path / "video").rglob("*.jpg")), 5)
+    assert proc.terminate()[0] == 0 and "Traceback" not in proc.output()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -311,3 +313,26 @@ def test_a_garbage_answer_keeps_one_stable_reason(garbage_server: str, daemon: C
         print(f"garbage over {url.split(':')[0]}: {said}")
         assert said == {("bad_stream", "the camera's answer is not a video stream that can be read")}
         assert "Traceback" not in proc.output()
+
+
+def test_a_reader_that_fell_behind_decodes_keyframes_only_until_it_caught_up(
+    make_clip: Callable[..., Path], rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon]
+) -> None:
+    """The daemon frozen for 4 s (as a Pi under load would be) while the camera keeps sending:
+    it then runs more than 2 s behind the camera, decodes keyframes only, and catches up."""
+    server = rtsp_server(clip=make_clip(seconds=120, size="640x360", fps=25, gop_s=0.5))
+    proc = daemon(RTSP_URL=server.url, STALL_TIMEOUT="30")
+    proc.wait_for("camera_connected", 15)
+    time.sleep(2)
+    assert proc.process is not None
+    proc.process.send_signal(signal.SIGSTOP)
+    time.sleep(4)
+    proc.process.send_signal(signal.SIGCONT)
+    resumed = time.monotonic()
+    _, behind = proc.wait_for("decoding_behind", 10, since=resumed - 5)
+    _, caught = proc.wait_for("decoding_caught_up", 20, since=resumed - 5)
+    took = datetime.fromisoformat(caught["timestamp"]) - datetime.fromisoformat(behind["timestamp"])
+    print(f"keyframes only for {took.total_seconds():.2f} s after a 4 s freeze")
+    assert behind["keyframes_only"] is True and took.total_seconds() >= 0
+    assert not proc.events("camera_lost")  # caught up, not reconnected
+    assert proc.terminate()[0] == 0

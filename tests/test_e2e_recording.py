@@ -161,17 +161,24 @@ def test_sigkill_mid_clip_is_recovered_at_the_next_start(
     assert again.terminate()[0] == 0
 
 
-def test_camera_dropping_mid_clip_keeps_the_clip(
-    make_clip: Callable[..., Path], rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon]
+def test_camera_dropping_mid_event_keeps_the_clip_and_recording_resumes_after_the_reconnect(
+    rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon]
 ) -> None:
-    server = rtsp_server(clip=make_clip(seconds=60, onset=3))
-    proc = daemon(RTSP_URL=server.url, RECONNECT_DELAY="1")
+    server = rtsp_server()  # moves all the time: the event goes on across the drop
+    proc = daemon(RTSP_URL=server.url, RECONNECT_DELAY="1", RECONNECT_MAX_DELAY="1")
     proc.wait_for("clip_started", 20)
     time.sleep(3)
     server.kill()
-    _, saved = proc.wait_for("clip_saved", 15)
-    assert decodes_cleanly(Path(saved["path"]))
+    dropped = time.monotonic()
+    _, saved = proc.wait_for("clip_saved", 15, since=dropped)
+    assert decodes_cleanly(Path(saved["path"])) and 2 <= saved["duration_s"] < 30
+    server.start()  # the camera comes back on the same address, and the scene is still moving
+    back = time.monotonic()
+    proc.wait_for("camera_connected", 15, since=back)
+    proc.wait_for("clip_started", 20, since=back)
     assert proc.terminate()[0] == 0
+    _, resumed = proc.wait_for("clip_saved", 5, since=back)
+    assert Path(resumed["path"]) != Path(saved["path"]) and decodes_cleanly(Path(resumed["path"]))
 
 
 @pytest.fixture

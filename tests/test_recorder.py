@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import av
 import pytest
@@ -14,7 +15,16 @@ from conftest import decodes_cleanly, ffprobe, wait_until
 
 from vcam import layout
 from vcam.frames import Chunk, Frame, StreamInfo, StreamTemplate
-from vcam.recorder import ANNOTATED, LIVE_MOVFLAGS, Closed, Opened, Recorder, RecordSettings, recover
+from vcam.recorder import (
+    ANNOTATED,
+    LIVE_MOVFLAGS,
+    QUEUE_PACKETS,
+    Closed,
+    Opened,
+    Recorder,
+    RecordSettings,
+    recover,
+)
 
 
 def chunks_of(path: Path) -> Iterator[tuple[Opened, list[Chunk]]]:
@@ -120,3 +130,47 @@ def test_leftovers_with_no_frame_are_removed_quietly_and_the_rest_recovered_by_t
     levels = sorted((level, event) for level, event, _ in log.records)
     assert levels == [("info", "clip_empty_removed"), ("info", "clip_empty_removed"), ("warning", "clip_recovered")]
     assert recover(temp, video, "cam", log) == []  # the next start has nothing to say
+
+
+def test_a_recorder_far_behind_drops_and_counts_and_says_so_once(
+    tmp_path: Path, make_clip: Callable[..., Path]
+) -> None:
+    """The reader never waits for the recorder: past QUEUE_PACKETS, packets are dropped and counted."""
+    log = Log()
+    rec = Recorder("cam", RecordSettings(ANNOTATED, 30, 1), tmp_path / "video", tmp_path / "tmp", log)  # not started
+    ((opened, chunks),) = chunks_of(make_clip(seconds=60, fps=15))
+    rec.feed(opened)
+    for chunk in chunks[: QUEUE_PACKETS + 30]:
+        rec.feed(chunk)  # returns at once every time
+    assert rec.queue.qsize() == QUEUE_PACKETS and rec.dropped == len(chunks[: QUEUE_PACKETS + 30]) + 1 - QUEUE_PACKETS
+    assert [(level, event) for level, event, _ in log.records] == [("error", "recorder_behind")]
+
+
+def test_the_recorder_thread_outlives_anything_a_packet_does(tmp_path: Path, make_clip: Callable[..., Path]) -> None:
+    """A packet the writer chokes on (here: no packet at all) is logged as recorder_error, the
+    clip it was in is dropped, and the next event is recorded as ever."""
+    (tmp_path / "video").mkdir()
+    (tmp_path / "tmp").mkdir()
+    log = Log()
+    rec = Recorder("cam", RecordSettings(ANNOTATED, 30, 1), tmp_path / "video", tmp_path / "tmp", log)
+    rec.start()
+    try:
+        ((opened, chunks),) = chunks_of(make_clip(seconds=6, fps=10, gop_s=1.0))
+        rec.motion(1, 0.0, 100.0)
+        feed_slowly(rec, opened)
+        for chunk in chunks[:10]:
+            feed_slowly(rec, chunk)
+        broken = Chunk(cast(Any, None), chunks[10].time, False, (), chunks[10].wall)
+        feed_slowly(rec, broken)
+        assert wait_until(lambda: [e for _, e, _ in log.records if e == "recorder_error"], 5)
+        assert rec.alive() and not rec.recording
+        rec.motion(1, chunks[20].time, 100.0)  # motion goes on: a new clip from the next keyframe
+        for chunk in chunks[11:]:
+            feed_slowly(rec, chunk)
+        feed_slowly(rec, Closed(1))
+        assert wait_until(lambda: rec.saved == 1, 10)
+    finally:
+        rec.stop()
+        rec.join(time.monotonic() + 10)
+    (clip,) = (tmp_path / "video").rglob("*.mp4")
+    assert decodes_cleanly(clip) and int(ffprobe(clip)["nb_read_frames"]) >= 30
