@@ -89,6 +89,9 @@ def test_demo_camera_runs_out_of_the_box(daemon: Callable[..., Daemon], tmp_path
     _, connected = proc.wait_for("camera_connected", 10)
     assert (connected["codec"], connected["width"], connected["height"]) == ("h264", 640, 360)
     assert wait_until(lambda: len(list((tmp_path / "video").rglob("*.jpg"))) >= 2, 5)
+    assert proc.process is not None
+    names = {(task / "comm").read_text().strip() for task in Path(f"/proc/{proc.process.pid}/task").iterdir()}
+    assert {"camera-reader", "camera-worker", "camera-recorde", "camera-publish", "storage"} <= names  # top -H
     started = time.monotonic()
     code, _ = proc.terminate()
     assert code == 0 and time.monotonic() - started < 1 + 0.5  # README: within about a second; 0.5 s for a busy machine

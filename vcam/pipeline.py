@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vcam import backoff, camera_url, layout, logs, overlay, snapshots
+from vcam import backoff, camera_url, layout, logs, overlay, snapshots, threads
 from vcam.config import CameraConfig
 from vcam.errors import ENDED, TCP_LEVEL, SourceError
 from vcam.eventlog import EventLog
@@ -135,6 +135,7 @@ class Pipeline:
         self._worker_beat = clock()
         self._started_at = clock()
         self._last_error: str | None = None
+        self._lagging_s = 0.0  # time spent decoding keyframes only to catch up
         self._snapshot_error: str | None = None
         self._connection = 0  # counts connections; frames carry it so the worker sees a reconnect
         # worker state: only the worker thread touches these
@@ -158,9 +159,8 @@ class Pipeline:
         self._worker = self._thread("worker", self._work_loop)
 
     def _thread(self, role: str, target: Callable[[], None]) -> threading.Thread:
-        thread = threading.Thread(target=self._guarded, args=(target,), name=f"{self.camera.name}-{role}", daemon=True)
+        thread = threads.start(f"{self.camera.name}-{role}", lambda: self._guarded(target))
         self._threads.append(thread)
-        thread.start()
         return thread
 
     def _guarded(self, target: Callable[[], None]) -> None:
@@ -258,14 +258,19 @@ class Pipeline:
             last_reason = failure.reason
             self._last_error = f"{failure.reason}: {failure.detail}"
             self._wait_before_retry(delay, probe=failure.reason in TCP_LEVEL)
-        self.log.info("reader_stopped")
+        self.log.info(
+            "reader_stopped",
+            frames=self._frames,
+            keyframes_only_s=round(self._lagging_s, 1),
+            reconnects=self._reconnects,
+        )
 
     def _stream(
         self, connection: Connection, started: float, failures: int, down_since: float | None
     ) -> SourceError | None:
         """Read until the connection fails (returns why) or we are asked to stop (None)."""
         first = True
-        lagging = False
+        lagging, lagging_since = False, 0.0
         number = self._connection
         self.recorder.feed(Opened(number, connection.info, connection.template))
         try:
@@ -284,8 +289,10 @@ class Pipeline:
                 if connection.lagging != lagging:
                     lagging = connection.lagging
                     if lagging:
+                        lagging_since = now
                         self.log.warning("decoding_behind", keyframes_only=True)
                     else:
+                        self._lagging_s += now - lagging_since
                         self.log.info("decoding_caught_up", keyframes_only=False)
                 self.latest.put(dataclasses.replace(chunk.frames[-1], connection=number))
                 if self.stopping.is_set():

@@ -26,7 +26,7 @@ from typing import Any
 import av
 import av.error
 
-from vcam import layout, overlay, storage
+from vcam import layout, overlay, storage, threads
 from vcam.clips import Action, ClipPlanner, PreRoll, opening
 from vcam.frames import Chunk, StreamInfo, StreamTemplate
 from vcam.motion import Box
@@ -357,10 +357,8 @@ class Recorder:
     # --- called from other threads ---
 
     def start(self) -> None:
-        self._publishing = threading.Thread(target=self._publisher, name=f"{self.camera}-publisher", daemon=True)
-        self._publishing.start()
-        self._thread = threading.Thread(target=self._run, name=f"{self.camera}-recorder", daemon=True)
-        self._thread.start()
+        self._publishing = threads.start(f"{self.camera}-publisher", self._publisher)
+        self._thread = threads.start(f"{self.camera}-recorder", self._run)
 
     def feed(self, item: Chunk | Opened | Closed) -> None:
         """Never blocks the reader: if the recorder is far behind, packets are dropped and counted.
@@ -419,7 +417,7 @@ class Recorder:
         self._to_publish.put(None)
         if self._publishing is not None:
             self._publishing.join()  # the recorder is always joined, so clips are always saved
-        self.log.info("recorder_stopped")
+        self.log.info("recorder_stopped", clips_saved=self.saved, packets_dropped=self.dropped)
 
     def _guarded(self, item: Item) -> None:
         """This thread must outlive anything one packet does: log the unexpected, drop the clip, go on."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vcam import layout
+from vcam import layout, threads
 from vcam.retention import Policy, StoredFile, plan
 
 
@@ -223,8 +223,7 @@ class StorageKeeper:
         self.beat = time.monotonic()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="storage", daemon=True)
-        self._thread.start()
+        self._thread = threads.start("storage", self._run)
 
     def stop(self) -> None:
         self._stop.set()
