@@ -91,7 +91,8 @@ def test_demo_camera_runs_out_of_the_box(daemon: Callable[..., Daemon], tmp_path
     assert wait_until(lambda: len(list((tmp_path / "video").rglob("*.jpg"))) >= 2, 5)
     assert proc.process is not None
     names = {(task / "comm").read_text().strip() for task in Path(f"/proc/{proc.process.pid}/task").iterdir()}
-    wanted = {name[:15] for name in ("camera-reader", "camera-worker", "camera-recorder", "camera-publisher", "storage")}
+    threads = ("camera-reader", "camera-worker", "camera-recorder", "camera-publisher", "storage")
+    wanted = {name[:15] for name in threads}
     assert wanted <= names  # as top -H shows them
     started = time.monotonic()
     code, _ = proc.terminate()
