@@ -11,8 +11,10 @@ recording annotated (outlines drawn, H.264 encoded). The floor is `ffmpeg -threa
 same stream over the same window, run alongside the daemon once its camera is connected: this
 shared 2-core machine's speed drifts by 10-15 % from minute to minute, and measuring both at once
 cancels that. CPU is user + system time over the window (ffmpeg's whole life, connect included,
-so the daemon is charged slightly more than 60 s); RSS is the daemon's peak. Targets: idle <= 1.3x,
-passthrough <= 1.35x, annotated <= 3x, peak RSS <= 150 MB.
+so the daemon is charged slightly more than 60 s), also per thread (by the names vcam's threads
+give the kernel); RSS is the daemon's peak. Also reported: clips saved, packets the recorder
+dropped, and seconds spent decoding keyframes only because decoding fell behind (both should be
+0). Targets: idle <= 1.3x, passthrough <= 1.35x, annotated <= 3x, peak RSS <= 150 MB.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -105,6 +108,19 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread, by the name each thread gives the kernel (vcam/threads.py)."""
+    found: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+    return found
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -112,8 +128,10 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def measure(url: str, mode: str, seconds: float, video_dir: Path) -> tuple[float, float, float, int]:
-    """(floor CPU, daemon CPU over the same window, daemon peak RSS in MB, clips saved)."""
+def measure(url: str, mode: str, seconds: float, video_dir: Path) -> dict[str, Any]:
+    """Floor CPU, daemon CPU over the same window (in all and per thread), daemon peak RSS, and
+    what the daemon said at stop: clips saved, packets the recorder dropped, time spent decoding
+    keyframes only because decoding fell behind."""
     env = dict(
         os.environ,
         RTSP_URL=url,
@@ -135,14 +153,24 @@ def measure(url: str, mode: str, seconds: float, video_dir: Path) -> tuple[float
         if '"camera_connected"' in line:
             break
     time.sleep(2)  # past the start of the first clip
-    before = process_cpu(proc.pid)
+    before, threads_before = process_cpu(proc.pid), thread_cpu(proc.pid)
     floor = floor_cpu(url, seconds)
     used = process_cpu(proc.pid) - before
+    threads = {name: cpu - threads_before.get(name, 0.0) for name, cpu in thread_cpu(proc.pid).items()}
     rss = peak_rss_mb(proc.pid)
     proc.send_signal(signal.SIGTERM)
-    rest = proc.communicate(timeout=30)[1]
-    saved = sum(1 for line in rest.splitlines() if '"clip_saved"' in line)
-    return floor, used, rss, saved
+    said = [json.loads(line) for line in proc.communicate(timeout=30)[1].splitlines() if line.startswith("{")]
+    stopped = {e["event"]: e for e in said if e["event"] in ("reader_stopped", "recorder_stopped")}
+    return {
+        "floor_s": floor,
+        "vcam_s": used,
+        "ratio": used / floor,
+        "rss_mb": rss,
+        "clips": stopped["recorder_stopped"]["clips_saved"],
+        "dropped": stopped["recorder_stopped"]["packets_dropped"],
+        "keyframes_only_s": stopped["reader_stopped"]["keyframes_only_s"],
+        "threads": {name: round(cpu, 2) for name, cpu in sorted(threads.items(), key=lambda t: -t[1]) if cpu > 0},
+    }
 
 
 def main() -> None:
@@ -164,22 +192,25 @@ def main() -> None:
             clip = make_stream(base, still, length)
             server, url = serve(clip)
             try:
-                floor, used, rss, saved = measure(url, mode, args.seconds, base / f"video-{mode}-{still}")
+                row = {"what": label, **measure(url, mode, args.seconds, base / f"video-{mode}-{still}")}
             finally:
                 server.terminate()
                 server.wait()
-            rows.append(
-                {"what": label, "floor_s": floor, "vcam_s": used, "ratio": used / floor, "rss_mb": rss, "clips": saved}
-            )
-            print(json.dumps(rows[-1]), file=sys.stderr)
-    print(f"720p 15 fps H.264 over RTSP, {args.seconds:g} s windows; CPU seconds, ratio to ffmpeg -threads 1")
-    print("| mode | ffmpeg decode (floor) | vcam | ratio | peak RSS | clips saved |")
-    print("|---|---|---|---|---|---|")
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    footage = f"{FOOTAGE.name} (../shared/media)" if FOOTAGE.is_file() else "ffmpeg's testsrc2 (no ../shared/media)"
+    print(f"720p 15 fps H.264 over RTSP from {footage}, {args.seconds:g} s windows")
+    print("CPU seconds, and their ratio to ffmpeg -threads 1 decoding the same stream over the same window")
+    print("| mode | ffmpeg decode (floor) | vcam | ratio | peak RSS | clips saved | packets dropped | keyframes only |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
             f"| {row['what']} | {row['floor_s']:.2f} s | {row['vcam_s']:.2f} s | {row['ratio']:.2f}x "
-            f"| {row['rss_mb']:.0f} MB | {row['clips']} |"
+            f"| {row['rss_mb']:.0f} MB | {row['clips']} | {row['dropped']} | {row['keyframes_only_s']} s |"
         )
+    print("\nCPU seconds per thread over the window:")
+    for row in rows:
+        print(f"- {row['what']}: " + ", ".join(f"{name} {cpu:.2f}" for name, cpu in row["threads"].items()))
 
 
 if __name__ == "__main__":
