@@ -666,6 +666,8 @@ class Recorder:
             self.on_saved(clip)
 
     def _failed(self, exc: RecordError) -> None:
-        if str(exc) != self._last_error:
-            self.log.error("clip_failed", error=str(exc))
-        self._last_error = str(exc)
+        """Said once per cause: a disk that went away fails every step of a clip in its own words."""
+        cause = storage.disk_problem(self.video_dir, self._temp_root) or str(exc)
+        if cause != self._last_error:
+            self.log.error("clip_failed", error=cause, detail=str(exc))
+        self._last_error = cause

@@ -58,16 +58,31 @@ def hold_lock(path: Path) -> int:
     """Take an exclusive lock on ``path`` for the life of this process (the kernel drops it when the
     process ends, however it ends); returns the open descriptor. Raises Locked if another has it."""
     path.parent.mkdir(exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    # held open read-only: a file open for writing would keep its disk from being remounted read-only
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
         os.close(fd)
         raise Locked(holder or "?") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    with open(path, "w") as note:  # who holds it, for the message a second daemon gives
+        note.write(f"{os.getpid()}\n")
     return fd
+
+
+def disk_problem(*folders: Path) -> str | None:
+    """Why nothing can be written in these folders, if their disk is the reason: gone (unplugged,
+    not mounted) or read-only. None when the disk looks fine (the error was something else)."""
+    for folder in folders:
+        if not folder.exists():
+            return f"{folder} is gone (disk unplugged or not mounted?)"
+        try:
+            if _read_only(folder):
+                return f"{folder}: Read-only file system (remounted read-only after disk errors?)"
+        except OSError:
+            return f"{folder} cannot be read (disk failing?)"
+    return None
 
 
 def check_could_write(folder: Path) -> None:
