@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -157,6 +158,74 @@ def rtsp_server(make_clip: Callable[..., Path]) -> Iterator[Callable[..., RtspSe
 
     def start(clip: Path | None = None, user: str | None = None, password: str | None = None) -> RtspServer:
         server = RtspServer(clip or make_clip(), free_port(), user, password).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()
+
+
+# --- VLC's RTSP server: a second implementation, UDP only ----------------------------------------
+
+CVLC = "/usr/bin/cvlc"
+
+
+@dataclass
+class VlcServer:
+    """VLC streaming a clip over RTSP. Its RTSP server offers RTP over UDP only (a SETUP for TCP
+    gets 461 Unsupported transport), as some cameras do. VLC refuses to run as root: it runs as
+    nobody."""
+
+    clip: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    folder: Path = Path("/nonexistent")
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/cam"
+
+    def start(self) -> VlcServer:
+        self.folder = Path(tempfile.mkdtemp(prefix="vcam-vlc-"))  # where nobody can read the clip
+        self.folder.chmod(0o755)
+        readable = self.folder / self.clip.name
+        shutil.copyfile(self.clip, readable)
+        readable.chmod(0o644)
+        log = self.folder / "vlc.log"
+        command = [
+            *("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"),
+            *(CVLC, "-I", "dummy", "--no-audio", "--loop", str(readable)),
+            *("--sout", f"#rtp{{sdp=rtsp://127.0.0.1:{self.port}/cam}}", "--sout-keep"),
+        ]
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        if not wait_until(lambda: _port_open(self.port) or self.process.poll() is not None, 15):  # type: ignore[union-attr]
+            self.kill()
+            raise RuntimeError(f"VLC did not start: {log.read_text(errors='replace')}")
+        return self
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def vlc_server(make_clip: Callable[..., Path]) -> Iterator[Callable[..., VlcServer]]:
+    """Factory: ``vlc_server(clip=…)`` starts VLC's RTSP server on a free loopback port."""
+    _require(Path(CVLC).exists(), "VLC is not installed (apt-get install vlc-bin vlc-plugin-base)")
+    servers: list[VlcServer] = []
+
+    def start(clip: Path | None = None) -> VlcServer:
+        server = VlcServer(clip or make_clip(), free_port()).start()
         servers.append(server)
         return server
 

@@ -18,7 +18,7 @@ def problems(**env: str) -> list[str]:
 def test_defaults() -> None:
     cfg = parse()
     assert cfg.camera.name == "camera"
-    assert cfg.camera.transport == "tcp"
+    assert cfg.camera.transport == "auto"
     assert cfg.camera.reconnect_delay == 5
     assert cfg.camera.reconnect_max_delay == 60
     assert cfg.camera.stall_timeout == 10
@@ -82,7 +82,7 @@ def test_every_problem_is_reported_at_once_with_the_value() -> None:
         "RTSP_URL='ftp://cam/x': expected rtsp://, rtsps://, http://, https://, a video file path, or 'demo'",
         "CAMERA_NAME='../etc': expected letters, digits, '-' or '_' (up to 64; used in file names)",
         "RECONNECT_DELAY='-1': expected a number of seconds > 0",
-        "RTSP_TRANSPORT='quic': expected one of tcp|udp",
+        "RTSP_TRANSPORT='quic': expected one of auto|tcp|udp",
         "STALL_TIMEOUT='soon': expected a number of seconds > 0",
         "SNAPSHOT_INTERVAL='nan': expected a number of seconds >= 0",
         "LOG_LEVEL='loud': expected one of debug|info|warning|error",

@@ -433,7 +433,10 @@ def probe(url: str, env: Mapping[str, str]) -> int:
     elapsed = time.monotonic() - started
     info = connection.info
     fps = f"{info.fps:g}" if info.fps else "unknown"
-    print(f"url={shown}\ncodec={info.codec}\nsize={frame.width}x{frame.height}\nfps={fps}\nfirst_frame_s={elapsed:.2f}")
+    print(f"url={shown}\ncodec={info.codec}\nsize={frame.width}x{frame.height}\nfps={fps}")
+    if info.transport:
+        print(f"transport={info.transport}")
+    print(f"first_frame_s={elapsed:.2f}")
     return EXIT_OK
 
 

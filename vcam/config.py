@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "console", "json", "journal")
-TRANSPORTS = ("tcp", "udp")
+TRANSPORTS = ("auto", "tcp", "udp")  # auto: TCP, or UDP when the camera refuses TCP
 GB = 1_000_000_000
 _CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -95,7 +95,7 @@ DEFAULTS: dict[str, str] = {
     "TEMP_DIR": "",
     "CAMERA_NAME": "camera",
     "SNAPSHOT_INTERVAL": "60",
-    "RTSP_TRANSPORT": "tcp",
+    "RTSP_TRANSPORT": "auto",
     "RECONNECT_DELAY": "5",
     "RECONNECT_MAX_DELAY": "60",
     "STALL_TIMEOUT": "10",

@@ -12,6 +12,7 @@ UNAUTHORIZED = "unauthorized"
 NOT_FOUND = "not_found"
 BAD_STREAM = "bad_stream"
 STALLED = "stalled"
+TRANSPORT_REFUSED = "transport_refused"  # the camera will not stream over the RTSP transport asked for
 ENDED = "ended"
 TCP_LEVEL = frozenset({REFUSED, UNREACHABLE})
 

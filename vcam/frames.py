@@ -24,6 +24,7 @@ class StreamInfo:
     width: int
     height: int
     fps: float | None
+    transport: str | None = None  # RTSP's: "tcp" or "udp"
 
 
 @dataclass(frozen=True, slots=True)

@@ -317,6 +317,7 @@ class Pipeline:
             width=info.width,
             height=info.height,
             fps=info.fps,
+            **({"transport": info.transport} if info.transport else {}),
             first_frame_s=round(took, 2),
             **extra,
         )

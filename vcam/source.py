@@ -31,6 +31,7 @@ from vcam.errors import (
     NOT_FOUND,
     REFUSED,
     STALLED,
+    TRANSPORT_REFUSED,
     UNAUTHORIZED,
     UNREACHABLE,
     SourceError,
@@ -105,6 +106,17 @@ def _classify(exc: BaseException, elapsed: float, limit: float, *, opening: bool
         return SourceError(BAD_STREAM, "the URL returned a web page, not a video stream (use the camera's stream URL)")
     # whatever else a server answered that is not a stream: one stable message, whatever the library said
     return SourceError(BAD_STREAM, "the camera's answer is not a video stream that can be read")
+
+
+def transport_advice(asked: str) -> str:
+    """What to say when a camera refused the RTSP transport(s) tried, and what to set instead."""
+    if asked == "auto":
+        return "the camera refused RTSP over both TCP and UDP (answer 461 Unsupported transport)"
+    other = "udp" if asked == "tcp" else "tcp"
+    return (
+        f"the camera refused RTSP over {asked.upper()} (answer 461 Unsupported transport): "
+        f"set RTSP_TRANSPORT=auto (or {other}) to use {other.upper()}"
+    )
 
 
 def serves_web_page(url: str, timeout: float) -> bool:
@@ -213,18 +225,7 @@ class AvConnection:
         scheme = camera_url.scheme_of(camera.url)
         # HTTP MJPEG carries no real timestamps (FFmpeg assumes 25 fps): time those frames by arrival.
         self.timed_by_arrival = scheme in ("http", "https")
-        options: dict[str, str] = {}
-        if scheme in ("rtsp", "rtsps"):
-            options = {"rtsp_transport": camera.transport, "analyzeduration": "1000000"}
-        started = clock()
-        limit = open_timeout(camera)
-        try:
-            if is_file:
-                self.container = av.open(camera.url)
-            else:
-                self.container = av.open(camera.url, options=options, timeout=(limit, read_timeout(camera)))
-        except (av.error.FFmpegError, OSError) as exc:
-            raise _classify(exc, clock() - started, limit, opening=True, url=camera.url) from None
+        self.container, transport = self._open(scheme)
         if not self.container.streams.video:
             self.container.close()
             raise SourceError(BAD_STREAM, "the stream has no video track")
@@ -232,8 +233,30 @@ class AvConnection:
         self.stream = self.container.streams.video[0]
         ctx = self.stream.codec_context
         rate = self.stream.average_rate or self.stream.guessed_rate
-        self.info = StreamInfo(ctx.name, ctx.width, ctx.height, float(rate) if rate else None)
+        self.info = StreamInfo(ctx.name, ctx.width, ctx.height, float(rate) if rate else None, transport)
         self.template = StreamTemplate.of(self.stream) if ctx.name in COPYABLE_CODECS else None
+
+    def _open(self, scheme: str) -> tuple[av.container.InputContainer, str | None]:
+        """The opened input, and the RTSP transport it uses. With RTSP_TRANSPORT=auto, TCP is tried
+        first (it survives Wi-Fi packet loss), then UDP when the camera refuses TCP (RTSP answer
+        461 "Unsupported transport", which FFmpeg reports as "Protocol not supported")."""
+        camera, started, limit = self.camera, self.clock(), open_timeout(self.camera)
+        if self.is_file or scheme not in ("rtsp", "rtsps"):
+            try:
+                if self.is_file:
+                    return av.open(camera.url), None
+                return av.open(camera.url, timeout=(limit, read_timeout(camera))), None
+            except (av.error.FFmpegError, OSError) as exc:
+                raise _classify(exc, self.clock() - started, limit, opening=True, url=camera.url) from None
+        order = ("tcp", "udp") if camera.transport == "auto" else (camera.transport,)
+        for transport in order:
+            options = {"rtsp_transport": transport, "analyzeduration": "1000000"}
+            try:
+                return av.open(camera.url, options=options, timeout=(limit, read_timeout(camera))), transport
+            except (av.error.FFmpegError, OSError) as exc:
+                if getattr(exc, "errno", None) != errno.EPROTONOSUPPORT:
+                    raise _classify(exc, self.clock() - started, limit, opening=True, url=camera.url) from None
+        raise SourceError(TRANSPORT_REFUSED, transport_advice(camera.transport))
 
     def chunks(self) -> Iterator[Chunk]:
         stall = self.camera.stall_timeout

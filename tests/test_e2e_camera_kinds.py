@@ -1,0 +1,49 @@
+"""Cameras as they come: RTSP servers other than the test rig's, transports, codecs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import REPO, Daemon, RtspServer, VlcServer, decodes_cleanly, ffprobe
+
+pytestmark = pytest.mark.slow
+
+
+def test_auto_transport_uses_udp_where_the_camera_refuses_tcp_and_records(
+    vlc_server: Callable[..., VlcServer], rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon]
+) -> None:
+    """VLC's RTSP server offers UDP only; gst-rtsp-server both (TCP is taken)."""
+    udp_only = vlc_server()  # testsrc2: it moves all the time
+    proc = daemon(RTSP_URL=udp_only.url, CLIP_SECONDS="4", PRE_SECONDS="1", SNAPSHOT_INTERVAL="0")
+    _, connected = proc.wait_for("camera_connected", 20)
+    assert connected["transport"] == "udp"
+    _, saved = proc.wait_for("clip_saved", 30)
+    clip = Path(saved["path"])
+    assert decodes_cleanly(clip) and 3.5 <= float(ffprobe(clip)["duration"]) <= 5.5
+    assert proc.terminate()[0] == 0
+
+    both = rtsp_server()
+    proc = daemon(RTSP_URL=both.url, SNAPSHOT_INTERVAL="0")
+    _, connected = proc.wait_for("camera_connected", 20)
+    assert connected["transport"] == "tcp"
+    assert proc.terminate()[0] == 0
+
+
+def test_a_forced_transport_the_camera_refuses_says_what_to_set(
+    vlc_server: Callable[..., VlcServer], daemon: Callable[..., Daemon]
+) -> None:
+    server = vlc_server()
+    proc = daemon(RTSP_URL=server.url, RTSP_TRANSPORT="tcp", RECONNECT_DELAY="0.2", RECONNECT_MAX_DELAY="0.2")
+    _, failure = proc.wait_for("camera_unavailable", 20)
+    assert failure["reason"] == "transport_refused"
+    assert "refused RTSP over TCP" in failure["error"] and "RTSP_TRANSPORT=auto" in failure["error"]
+    assert "Errno" not in failure["error"]
+    assert proc.terminate()[0] == 0
+    probe = subprocess.run(
+        [sys.executable, "-m", "vcam", "probe", server.url], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+    assert probe.returncode == 0 and "transport=udp" in probe.stdout
