@@ -65,16 +65,23 @@ def make_clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """H.264 MP4s made with ffmpeg's test pattern (it moves), cached for the session."""
     _require(shutil.which("ffmpeg") is not None, "ffmpeg is not installed")
     folder = tmp_path_factory.mktemp("clips")
-    made: dict[tuple[float, str, int, float, float | None], Path] = {}
+    made: dict[tuple[float, str, int, float, float | None, str], Path] = {}
 
     def make(
-        seconds: float = 60, size: str = "320x240", fps: int = 10, gop_s: float = 1.0, onset: float | None = None
+        seconds: float = 60,
+        size: str = "320x240",
+        fps: int = 10,
+        gop_s: float = 1.0,
+        onset: float | None = None,
+        *,
+        codec: str = "h264",
     ) -> Path:
         """``testsrc2`` moves all the time; with ``onset``, a still noisy grey scene where a red
-        40 px square crosses from ``onset`` for 6 s."""
-        key = (seconds, size, fps, gop_s, onset)
+        40 px square crosses from ``onset`` for 6 s. ``codec`` h264 or h265."""
+        key = (seconds, size, fps, gop_s, onset, codec)
         if key not in made:
-            path = folder / f"clip_{len(made)}_{seconds:g}s_{size}_{fps}fps.mp4"
+            path = folder / f"clip_{len(made)}_{seconds:g}s_{size}_{fps}fps_{codec}.mp4"
+            encoder = ["libx264"] if codec == "h264" else ["libx265", "-x265-params", "log-level=error"]
             if onset is None:
                 source = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}"]
                 graph: list[str] = []
@@ -88,7 +95,7 @@ def make_clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
             subprocess.run(
                 [
                     *("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *source, *graph, "-t", str(seconds)),
-                    *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"),
+                    *("-c:v", *encoder, "-preset", "ultrafast", "-pix_fmt", "yuv420p"),
                     *("-g", str(max(1, int(fps * gop_s))), str(path)),
                 ],
                 check=True,
@@ -111,6 +118,7 @@ class RtspServer:
     port: int
     user: str | None = None
     password: str | None = None
+    codec: str = "h264"
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -120,6 +128,7 @@ class RtspServer:
 
     def start(self) -> RtspServer:
         command = [SYSTEM_PYTHON, str(RTSP_SERVER), "--file", str(self.clip), "--port", str(self.port)]
+        command += ["--codec", self.codec]
         if self.user:
             command += ["--user", self.user, "--password", self.password or ""]
         log = self.clip.with_name(f"rtsp-server-{self.port}.log")
@@ -156,8 +165,10 @@ def rtsp_server(make_clip: Callable[..., Path]) -> Iterator[Callable[..., RtspSe
     _require(probe.returncode == 0, "gst-rtsp-server (gir1.2-gst-rtsp-server-1.0, python3-gi) is not installed")
     servers: list[RtspServer] = []
 
-    def start(clip: Path | None = None, user: str | None = None, password: str | None = None) -> RtspServer:
-        server = RtspServer(clip or make_clip(), free_port(), user, password).start()
+    def start(
+        clip: Path | None = None, user: str | None = None, password: str | None = None, codec: str = "h264"
+    ) -> RtspServer:
+        server = RtspServer(clip or make_clip(codec=codec), free_port(), user, password, codec).start()
         servers.append(server)
         return server
 

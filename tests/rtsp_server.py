@@ -1,4 +1,4 @@
-"""A real RTSP server for the tests: gst-rtsp-server serving an MP4's H.264 track.
+"""A real RTSP server for the tests: gst-rtsp-server serving an MP4's H.264 or H.265 track.
 
 Runs under Debian's /usr/bin/python3 (the one that has python3-gi and GStreamer),
 not under the project's interpreter. Prints ``READY <port>`` once it listens.
@@ -18,7 +18,8 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--file", required=True, help="MP4 with an H.264 track")
+    parser.add_argument("--file", required=True, help="MP4 with an H.264 (or, with --codec h265, H.265) track")
+    parser.add_argument("--codec", choices=["h264", "h265"], default="h264")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", default="/stream")
     parser.add_argument("--user")
@@ -32,8 +33,9 @@ def main() -> None:
 
     factory = GstRtspServer.RTSPMediaFactory()
     location = args.file.replace("\\", "\\\\").replace('"', '\\"')
+    codec = args.codec
     factory.set_launch(
-        f'( filesrc location="{location}" ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )'
+        f'( filesrc location="{location}" ! qtdemux ! {codec}parse ! rtp{codec}pay name=pay0 pt=96 config-interval=1 )'
     )
     factory.set_shared(False)
 

@@ -47,3 +47,44 @@ def test_a_forced_transport_the_camera_refuses_says_what_to_set(
         [sys.executable, "-m", "vcam", "probe", server.url], cwd=REPO, capture_output=True, text=True, timeout=30
     )
     assert probe.returncode == 0 and "transport=udp" in probe.stdout
+
+
+def codec_tag(path: Path) -> str:
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_tag_string",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("mode", ["passthrough", "annotated"])
+def test_an_h265_camera_gives_clips_apple_devices_play(
+    rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon], mode: str
+) -> None:
+    """Passthrough keeps H.265, tagged hvc1 (Safari and iPhones play no hev1); annotated clips are
+    H.264, which every browser plays: the way to get H.264 from an H.265 camera."""
+    server = rtsp_server(codec="h265")  # moves all the time
+    proc = daemon(RTSP_URL=server.url, RECORD_MODE=mode, CLIP_SECONDS="4", PRE_SECONDS="1", SNAPSHOT_INTERVAL="0")
+    _, connected = proc.wait_for("camera_connected", 20)
+    assert connected["codec"] == "hevc"
+    _, saved = proc.wait_for("clip_saved", 40)
+    assert proc.terminate()[0] == 0
+    clip = Path(saved["path"])
+    facts = ffprobe(clip)
+    print(f"h265 camera, {mode}: {facts['codec_name']} tagged {codec_tag(clip)}, {float(facts['duration']):.1f} s")
+    assert (facts["codec_name"], codec_tag(clip)) == (("hevc", "hvc1") if mode == "passthrough" else ("h264", "avc1"))
+    assert decodes_cleanly(clip) and 3.5 <= float(facts["duration"]) <= 6

@@ -76,6 +76,13 @@ class SavedClip:
 # --- moving finished clips ------------------------------------------------------------------
 
 
+def apple_tag(stream: av.VideoStream) -> None:
+    """H.265 is tagged ``hvc1`` (parameter sets in the file's header), not FFmpeg's default
+    ``hev1``: Safari and iPhones play only hvc1. H.264's ``avc1`` plays everywhere as it is."""
+    if stream.codec_context.codec.canonical_name == "hevc":  # a template stream names its encoder
+        stream.codec_context.codec_tag = "hvc1"
+
+
 class EmptyClip(RecordError):
     """A clip file with no frame in it (a kill right after it was opened): nothing to keep."""
 
@@ -113,6 +120,7 @@ def remux(fragmented: Path, target: Path) -> tuple[float, int]:
             stream = source.streams.video[0]
             with av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as output:
                 out = output.add_stream_from_template(stream)
+                apple_tag(out)
                 try:
                     for packet in source.demux(stream):
                         if packet.dts is None or packet.size == 0:
@@ -218,6 +226,7 @@ class ClipWriter:
             if mode == PASSTHROUGH:
                 assert template is not None
                 self.stream = self.output.add_stream_from_template(template.stream)
+                apple_tag(self.stream)
                 self.time_base = template.time_base
             else:
                 options = dict(ENCODER_OPTIONS, g=str(max(1, round(fps * GOP_SECONDS))))
@@ -233,14 +242,18 @@ class ClipWriter:
     def write_packet(self, chunk: Chunk) -> None:
         packet = chunk.packet
         pts = round((chunk.time - self.start) / self.time_base)
-        dts = pts
+        step = max(1, round(self.frame_step / self.time_base))
         if packet.pts is not None and packet.dts is not None:
-            dts = pts - (packet.pts - packet.dts)
+            dts = pts - (packet.pts - packet.dts)  # the camera's picture reordering (B-frames), kept
+        elif self.last_dts > -math.inf:
+            dts = int(self.last_dts) + step  # FFmpeg has not worked out this packet's decode time yet
+        else:
+            dts = pts
         dts = max(dts, int(self.last_dts) + 1) if self.last_dts > -math.inf else dts
         packet.stream = self.stream
         packet.time_base = self.time_base
         packet.pts, packet.dts = max(pts, dts), dts
-        packet.duration = max(1, round(self.frame_step / self.time_base))
+        packet.duration = step
         self.last_dts = dts
         self._mux([packet])
         self.frames += 1
@@ -579,7 +592,7 @@ class Recorder:
         return found
 
     def _time_of(self, pts: int | None) -> float | None:
-        """Our time for a decoded picture: the packet with its timestamp (or the first untimed one)."""
+        """Our time for a decoded picture: that of the packet with its timestamp."""
         for index, (packet_pts, t) in enumerate(self._pending):
             if packet_pts == pts:
                 del self._pending[index]

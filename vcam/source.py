@@ -186,7 +186,6 @@ class Timeline:
         self.first_raw: float | None = None
         self.offset = 0.0
         self.last = 0.0
-        self.untimed_start = False  # the first packet came without a timestamp (live RTSP does that)
 
     def stamp(self, raw: float | None, now: float) -> float:
         """Our time for a stream timestamp; a missing one counts as the latest time seen."""
@@ -195,13 +194,10 @@ class Timeline:
         if self.by_arrival:
             value = now - self.started
         elif raw is None:
-            if self.first_raw is None:
-                self.untimed_start = True
             return self.last
         else:
             if self.first_raw is None:
-                # a first packet without a timestamp stood one frame before this one
-                self.first_raw = float(raw) - (self.step if self.untimed_start else 0.0)
+                self.first_raw = float(raw)
             value = float(raw) - self.first_raw + self.offset
         self.last = max(self.last, value)
         return value
@@ -211,7 +207,7 @@ class Timeline:
 
     def restart(self, step: float) -> None:
         """The file starts over: carry on one frame after where it ended."""
-        self.offset, self.first_raw, self.untimed_start = self.last + step, None, False
+        self.offset, self.first_raw = self.last + step, None
 
 
 class AvConnection:
@@ -301,11 +297,13 @@ class AvConnection:
             timeline.restart(step)
 
     def _first_keyframe(self, packet: av.Packet[av.VideoStream], since: float) -> bool:
-        """Is this the first packet to decode? Nothing decodes before a keyframe; a camera that
-        never sends one is stalled, like one that sends nothing."""
+        """Is this the first packet to use? Nothing decodes before a keyframe, and a live stream's
+        first keyframe can come before FFmpeg knows its time (RTSP: no pts yet); with B-frames,
+        what follows it cannot be placed on the timeline, so the stream starts at the first
+        keyframe that has a time. A camera that never sends one is stalled."""
         if self.clock() - since > self.camera.stall_timeout:
             raise SourceError(STALLED, f"no keyframe (whole picture) for {self.camera.stall_timeout:g} s")
-        return packet.is_keyframe and packet.size > 0 and packet.time_base is not None
+        return packet.is_keyframe and packet.size > 0 and packet.time_base is not None and packet.pts is not None
 
     def _keep_pace(self, stream_elapsed: float, wall_elapsed: float, lag: LagTracker, now: float) -> None:
         """Files play at real speed. While decoding runs behind a camera, decode keyframes only
