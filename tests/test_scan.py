@@ -137,3 +137,37 @@ def test_a_region_outside_the_picture_is_a_warning(make_clip: Callable[..., Path
         "vcam scan: warning: MOTION_REGIONS shape 400,10,450,10,450,60,400,60 is wholly outside the 320x240 picture",
         "vcam scan: warning: MOTION_MASK shape 300,200,340,200,340,260,300,260 is partly outside the 320x240 picture",
     ]
+
+
+def test_a_variable_frame_rate_file_gives_times_from_its_own_timestamps(tmp_path: Path) -> None:
+    """The traffic clip with every other frame dropped from frame 288 on (its timestamps kept):
+    12.5 fps in the second half. Times must come from the frames' timestamps (the truth in
+    seconds is unchanged), frame numbers are the frames' places in this file."""
+    vfr = tmp_path / "traffic_vfr.mp4"
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-y", "-i", str(media(TRAFFIC)), "-an"),
+            *("-vf", r"select='if(lt(n\,288)\,1\,not(mod(n\,2)))'", "-fps_mode", "vfr"),
+            *("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(vfr)),
+        ],
+        check=True,
+        timeout=120,
+    )
+    result = scan(vfr, MotionSettings(regions=(rectangle(*TRAFFIC_REGION),)))
+    assert result.frames == 288 + 144
+
+    def place(frame: int) -> int:  # the truth's frame number as a place in the thinned file
+        return frame if frame < 288 else 288 + (frame - 288) // 2
+
+    found = [(round(e.start, 2), round(e.end or 0, 2), e.start_frame, e.end_frame) for e in result.events]
+    print(f"variable frame rate: {found}; truth {[(s / 25, e / 25) for s, e in TRAFFIC_TRUTH]} s")
+    assert len(found) == 3
+    seconds = (README_TOLERANCE + 2) / 25  # 7 frames, and one frame of the thinned half (2 of the original)
+    for (start, end, start_frame, end_frame), (true_start, true_end) in zip(found[:2], TRAFFIC_TRUTH[:2], strict=True):
+        assert abs(start - true_start / 25) <= seconds and abs(end - true_end / 25) <= seconds
+        assert end_frame is not None
+        assert (
+            abs(start_frame - place(true_start)) <= README_TOLERANCE
+            and abs(end_frame - place(true_end)) <= README_TOLERANCE
+        )
+    assert abs(found[2][0] - TRAFFIC_TRUTH[2][0] / 25) <= seconds  # the third ends with the file

@@ -96,7 +96,8 @@ def duration_of(path: Path) -> float | None:
 class _Reader:
     """Every decodable frame of a file; damaged packets are skipped and counted, and frame
     numbers go on counting them, so a frame keeps its number in the file after the damage.
-    Time is frame number x frame duration, which is what ground truth in frames means."""
+    Time is the frame's own presentation time (a variable frame rate is common in phone and
+    camera recordings); frame number x nominal frame duration only where a frame has none."""
 
     def __init__(self, container: av.container.InputContainer, stream: av.VideoStream, path: Path) -> None:
         self.container, self.stream, self.path = container, stream, path
@@ -106,6 +107,7 @@ class _Reader:
         rate = self.stream.average_rate or self.stream.guessed_rate
         step = 1.0 / float(rate) if rate else 0.04
         index, in_a_row = 0, 0
+        first: float | None = None
         wall = time.time()
         while in_a_row <= MAX_DAMAGED_IN_A_ROW:
             try:
@@ -119,9 +121,10 @@ class _Reader:
                         continue
                     in_a_row = 0
                     for video in videos:
-                        yield Frame(
-                            index * step, wall + index * step, video.width, video.height, video=video, index=index
-                        )
+                        if video.time is not None and first is None:
+                            first = video.time - index * step
+                        t = index * step if video.time is None or first is None else video.time - first
+                        yield Frame(t, wall + t, video.width, video.height, video=video, index=index)
                         index += 1
                 return  # the end of the file
             except av.error.FFmpegError:  # the container itself is damaged here: read on past it
