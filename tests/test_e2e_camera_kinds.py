@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import av
 import pytest
 from conftest import REPO, Daemon, RtspServer, VlcServer, decodes_cleanly, ffprobe
 
@@ -88,3 +89,35 @@ def test_an_h265_camera_gives_clips_apple_devices_play(
     print(f"h265 camera, {mode}: {facts['codec_name']} tagged {codec_tag(clip)}, {float(facts['duration']):.1f} s")
     assert (facts["codec_name"], codec_tag(clip)) == (("hevc", "hvc1") if mode == "passthrough" else ("h264", "avc1"))
     assert decodes_cleanly(clip) and 3.5 <= float(facts["duration"]) <= 6
+
+
+def with_a_gap(source: Path, target: Path, at: float, gap: float) -> Path:
+    """``source`` stream-copied with every timestamp from ``at`` seconds on moved ``gap`` later."""
+    with av.open(str(source)) as inp, av.open(str(target), "w", format="mp4") as out:
+        stream = inp.streams.video[0]
+        copy = out.add_stream_from_template(stream)
+        assert stream.time_base is not None
+        shift = round(gap / stream.time_base)
+        for packet in inp.demux(stream):
+            if packet.dts is None:
+                continue
+            if packet.pts is not None and packet.pts * stream.time_base >= at:
+                packet.pts, packet.dts = packet.pts + shift, packet.dts + shift
+            packet.stream = copy
+            out.mux(packet)
+    return target
+
+
+def test_timestamps_that_jump_never_give_a_clip_of_the_wrong_length(
+    make_clip: Callable[..., Path], daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """A camera whose clock jumps five minutes ahead in the middle of an event: clips are still
+    CLIP_SECONDS of the time that passed, none cut short or empty, and nothing stalls."""
+    jumpy = with_a_gap(make_clip(seconds=12, fps=10), tmp_path / "jumpy.mp4", at=6.0, gap=300.0)
+    proc = daemon(RTSP_URL=str(jumpy), RECORD_MODE="passthrough", CLIP_SECONDS="3", PRE_SECONDS="1")
+    proc.wait_for("clip_saved", 30, count=3)
+    assert proc.terminate()[0] == 0
+    durations = [e["duration_s"] for _, e in proc.events("clip_saved")]
+    print(f"clips across a 300 s timestamp jump: {durations} s")
+    assert all(2.5 <= d <= 3 + 1.0 for d in durations[:-1])  # a keyframe a second: cut within one
+    assert not proc.events("camera_lost")

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import av
@@ -174,18 +175,35 @@ def _decode(packet: av.Packet[av.VideoStream]) -> list[av.VideoFrame]:
         return []  # a corrupt packet: skip it; a stream of them trips the stall check
 
 
+@dataclass
+class _Segment:
+    """A stretch of a stream's timestamps without a jump: raw ``raw0`` is our time ``at``."""
+
+    raw0: float
+    at: float
+    last_raw: float
+
+
+REORDER_S = 1.0  # pictures may come this far before one already seen (B-frames), without a jump
+
+
 class Timeline:
     """Seconds since the first frame, from the stream's own timestamps (exact, even when the
     advertised frame rate is wrong), continuous across file loops; by arrival time where the
-    stream has no real timestamps."""
+    stream has no real timestamps.
+
+    A camera's timestamps can jump: a gap of minutes, a wrap of the 33-bit RTP/MPEG clock, a reset.
+    A jump (more than MAX_JUMP_S ahead, or more than REORDER_S back) starts a new segment that
+    carries on one frame after the latest time: clip lengths are counted on time that really
+    passed. Pictures from before the jump, which B-frames can bring after it, keep their segment."""
 
     def __init__(self, *, by_arrival: bool, step: float = 0.04) -> None:
         self.by_arrival = by_arrival
         self.step = step
         self.started: float | None = None
-        self.first_raw: float | None = None
-        self.offset = 0.0
+        self.segments: list[_Segment] = []
         self.last = 0.0
+        self.jumps = 0
 
     def stamp(self, raw: float | None, now: float) -> float:
         """Our time for a stream timestamp; a missing one counts as the latest time seen."""
@@ -196,18 +214,29 @@ class Timeline:
         elif raw is None:
             return self.last
         else:
-            if self.first_raw is None:
-                self.first_raw = float(raw)
-            value = float(raw) - self.first_raw + self.offset
+            segment = self._segment_for(float(raw))
+            value = float(raw) - segment.raw0 + segment.at
         self.last = max(self.last, value)
         return value
+
+    def _segment_for(self, raw: float) -> _Segment:
+        for segment in reversed(self.segments):
+            if -REORDER_S <= raw - segment.last_raw <= MAX_JUMP_S:
+                segment.last_raw = max(segment.last_raw, raw)
+                return segment
+        if self.segments:
+            self.jumps += 1
+        at = self.last + self.step if self.segments or self.last else 0.0
+        segment = _Segment(raw, at, raw)
+        self.segments = [*self.segments[-1:], segment]  # the one before stays for late B-frames
+        return segment
 
     def wall_elapsed(self, now: float) -> float:
         return 0.0 if self.started is None else now - self.started
 
-    def restart(self, step: float) -> None:
+    def restart(self) -> None:
         """The file starts over: carry on one frame after where it ended."""
-        self.offset, self.first_raw = self.last + step, None
+        self.segments = []
 
 
 class AvConnection:
@@ -294,7 +323,7 @@ class AvConnection:
             if index == 0:  # a whole pass of the file and not one picture: looping would only spin
                 raise SourceError(BAD_STREAM, "no picture in the file could be decoded")
             self.container.seek(0)
-            timeline.restart(step)
+            timeline.restart()
 
     def _first_keyframe(self, packet: av.Packet[av.VideoStream], since: float) -> bool:
         """Is this the first packet to use? Nothing decodes before a keyframe, and a live stream's
