@@ -257,21 +257,33 @@ def mjpeg_frame(index: int, width: int = 320, height: int = 240) -> bytes:
     return bytes(data.tobytes())
 
 
+MJPEG_VARIANTS = ("plain", "no-length", "odd-boundary")
+
+
 class _MjpegHandler(BaseHTTPRequestHandler):
+    """multipart/x-mixed-replace as cameras send it; the server's ``variant`` picks the quirk:
+    parts without Content-Length (as some ESP32-CAM firmwares send them), or a quoted boundary
+    made of odd characters."""
+
     fps = 10
     max_seconds = 120.0  # a bounded stream: the server never runs on by itself
 
     def do_GET(self) -> None:
+        variant = getattr(self.server, "variant", "plain")
+        boundary = "odd_b0undary-with.dots+=" if variant == "odd-boundary" else "frame"
         self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        shown = f'"{boundary}"' if variant == "odd-boundary" else boundary
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={shown}")
         self.end_headers()
         started = time.monotonic()
         index = 0
         with contextlib.suppress(OSError):
             while time.monotonic() - started < self.max_seconds and not getattr(self.server, "closing", False):
                 jpeg = mjpeg_frame(index)
-                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
-                self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                head = f"--{boundary}\r\nContent-Type: image/jpeg\r\n"
+                if variant != "no-length":
+                    head += f"Content-Length: {len(jpeg)}\r\n"
+                self.wfile.write(head.encode() + b"\r\n" + jpeg + b"\r\n")
                 self.wfile.flush()
                 index += 1
                 time.sleep(1 / self.fps)
@@ -281,15 +293,55 @@ class _MjpegHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def mjpeg_server() -> Iterator[str]:
+def mjpeg_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An HTTP MJPEG camera; parametrize indirectly with one of MJPEG_VARIANTS for a quirk."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _MjpegHandler)
     server.daemon_threads = True
+    server.variant = getattr(request, "param", "plain")  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
     server.closing = True  # type: ignore[attr-defined]
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def motion_mjpeg(rtsp_server: Callable[..., RtspServer], tmp_path: Path) -> Iterator[str]:
+    """Motion (the C daemon, Debian's `motion`) re-serving an RTSP camera as an MJPEG stream: an
+    MJPEG server vcam did not write (chunked transfer, its own boundary and part headers)."""
+    _require(Path("/usr/bin/motion").exists(), "motion is not installed (apt-get install motion)")
+    camera = rtsp_server()
+    port = free_port()
+    folder = tmp_path / "motion"
+    folder.mkdir()
+    config = folder / "motion.conf"
+    config.write_text(
+        "daemon off\nsetup_mode off\nlog_level 4\nwebcontrol_port 0\nmovie_output off\npicture_output off\n"
+        f"target_dir {folder}\nnetcam_url {camera.url}\nnetcam_params rtsp_transport = tcp\n"
+        f"width 320\nheight 240\nframerate 10\nstream_port {port}\nstream_localhost on\nstream_maxrate 10\n"
+    )
+    with open(folder / "motion.log", "wb") as log:
+        process = subprocess.Popen(["/usr/bin/motion", "-n", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+
+    def serving() -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            sock.settimeout(2)
+            return b"image/jpeg" in sock.recv(4096) + sock.recv(4096)
+        return False
+
+    try:
+        _require(wait_until(serving, 20, 0.5), f"Motion serves no MJPEG: {(folder / 'motion.log').read_text()}")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 @pytest.fixture

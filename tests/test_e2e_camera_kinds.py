@@ -121,3 +121,33 @@ def test_timestamps_that_jump_never_give_a_clip_of_the_wrong_length(
     print(f"clips across a 300 s timestamp jump: {durations} s")
     assert all(2.5 <= d <= 3 + 1.0 for d in durations[:-1])  # a keyframe a second: cut within one
     assert not proc.events("camera_lost")
+
+
+def mjpeg_records(url: str, daemon: Callable[..., Daemon], video: Path) -> tuple[float, float]:
+    """The daemon on an MJPEG camera: snapshots come, and an annotated clip of the motion is saved
+    (an MJPEG stream cannot be copied into MP4). Returns the clip's duration and frame rate."""
+    proc = daemon(RTSP_URL=url, SNAPSHOT_INTERVAL="1", CLIP_SECONDS="3", PRE_SECONDS="1", RECORD_MODE="passthrough")
+    _, connected = proc.wait_for("camera_connected", 20)
+    assert connected["codec"] == "mjpeg"
+    proc.wait_for("passthrough_unavailable", 5)  # said, and recorded annotated instead
+    _, saved = proc.wait_for("clip_saved", 30)
+    assert proc.terminate()[0] == 0
+    assert len(list(video.rglob("snapshots/*/*.jpg"))) >= 2
+    clip = Path(saved["path"])
+    facts = ffprobe(clip)
+    assert facts["codec_name"] == "h264" and decodes_cleanly(clip)
+    return float(facts["duration"]), int(facts["nb_read_frames"]) / float(facts["duration"])
+
+
+@pytest.mark.parametrize("mjpeg_server", ["plain", "no-length", "odd-boundary"], indirect=True)
+def test_mjpeg_cameras_with_their_quirks(mjpeg_server: str, daemon: Callable[..., Daemon], tmp_path: Path) -> None:
+    duration, fps = mjpeg_records(mjpeg_server, daemon, tmp_path / "video")
+    print(f"MJPEG: clip {duration:.1f} s at {fps:.1f} fps")
+    assert 2.5 <= duration <= 4.5 and 7 <= fps <= 13  # 10 fps, timed by arrival
+
+
+def test_motion_re_serving_a_camera_as_mjpeg(motion_mjpeg: str, daemon: Callable[..., Daemon], tmp_path: Path) -> None:
+    """Motion's MJPEG stream output, as other recorders and phone apps send it."""
+    duration, fps = mjpeg_records(motion_mjpeg, daemon, tmp_path / "video")
+    print(f"Motion's MJPEG: clip {duration:.1f} s at {fps:.1f} fps")
+    assert 2.5 <= duration <= 4.5 and fps >= 3
