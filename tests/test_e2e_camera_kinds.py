@@ -151,3 +151,46 @@ def test_motion_re_serving_a_camera_as_mjpeg(motion_mjpeg: str, daemon: Callable
     duration, fps = mjpeg_records(motion_mjpeg, daemon, tmp_path / "video")
     print(f"Motion's MJPEG: clip {duration:.1f} s at {fps:.1f} fps")
     assert 2.5 <= duration <= 4.5 and fps >= 3
+
+
+def two_sizes(folder: Path) -> Path:
+    """One H.264 stream whose picture changes from 320x240 to 640x360 after 6 s, as a camera
+    reconfigured on the fly sends it (a new SPS, no reconnect): two MPEG-TS parts, concatenated."""
+    parts = []
+    for size in ("320x240", "640x360"):
+        part = folder / f"part_{size}.ts"
+        subprocess.run(
+            [
+                *("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=10", "-t", "6"),
+                *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "10", str(part)),
+            ],
+            check=True,
+            timeout=60,
+        )
+        parts.append(part.read_bytes())
+    joined = folder / "two_sizes.ts"
+    joined.write_bytes(b"".join(parts))
+    return joined
+
+
+@pytest.mark.parametrize("mode", ["passthrough", "annotated"])
+def test_a_camera_that_changes_its_picture_keeps_recording_without_mixing_sizes(
+    daemon: Callable[..., Daemon], tmp_path: Path, mode: str
+) -> None:
+    source = two_sizes(tmp_path)  # a file source: it loops, so the picture changes every 6 s
+    proc = daemon(RTSP_URL=str(source), RECORD_MODE=mode, CLIP_SECONDS="2", PRE_SECONDS="1", SNAPSHOT_INTERVAL="1")
+    proc.wait_for("camera_changed", 20, count=2)
+    proc.wait_for("clip_saved", 20, count=4)
+    assert proc.terminate()[0] == 0
+    changes = [(e["before"], e["after"]) for _, e in proc.events("camera_changed")]
+    assert changes[:2] == [("320x240", "640x360"), ("640x360", "320x240")]
+    sizes = set()
+    for _, saved in proc.events("clip_saved"):
+        clip = Path(saved["path"])
+        facts = ffprobe(clip)
+        size = f"{facts['width']}x{facts['height']}"
+        assert decodes_cleanly(clip), clip  # one size per clip: a mixed one would not decode cleanly
+        sizes.add(size)
+    print(f"{mode}: changes {changes[:2]}, clip sizes {sorted(sizes)}")
+    assert sizes == {"320x240", "640x360"}
+    assert "Traceback" not in proc.output() and not proc.events("worker_error")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -92,6 +93,35 @@ class StreamTemplate:
         tb = stream.time_base or Fraction(1, 90000)
         ctx = stream.codec_context
         return cls(ctx.name, tb, stream, ctx.width, ctx.height)
+
+    @classmethod
+    def changed(cls, stream: av.VideoStream, width: int, height: int, parameter_sets: bytes) -> StreamTemplate:
+        """The stream's template after the camera changed its picture mid-stream: the new size and
+        the parameter sets that came with it."""
+        template = cls.of(stream)
+        template.stream.width, template.stream.height = width, height
+        template.stream.codec_context.extradata = parameter_sets
+        return template
+
+
+_START_CODE = re.compile(b"\x00\x00\x01")
+# NAL unit types of the parameter sets: H.264 SPS and PPS; H.265 VPS, SPS and PPS
+_PARAMETER_SET_TYPES = {"h264": frozenset({7, 8}), "hevc": frozenset({32, 33, 34})}
+
+
+def _nal_type(codec: str, first_byte: int) -> int:
+    return first_byte & 0x1F if codec == "h264" else (first_byte >> 1) & 0x3F
+
+
+def parameter_sets(codec: str, annex_b: bytes) -> bytes | None:
+    """The parameter sets in an Annex B keyframe, as Annex B extradata; None if there are none
+    (or the packet is not Annex B)."""
+    kinds = _PARAMETER_SET_TYPES.get(codec)
+    if kinds is None:
+        return None
+    units = [unit.rstrip(b"\x00") for unit in _START_CODE.split(annex_b)[1:]]
+    found = [unit for unit in units if unit and _nal_type(codec, unit[0]) in kinds]
+    return b"".join(b"\x00\x00\x00\x01" + unit for unit in found) or None
 
 
 class Connection(Protocol):

@@ -22,7 +22,7 @@ from vcam import backoff, camera_url, layout, logs, overlay, snapshots, threads
 from vcam.config import CameraConfig
 from vcam.errors import ENDED, TCP_LEVEL, SourceError
 from vcam.eventlog import EventLog
-from vcam.frames import Connection, Frame
+from vcam.frames import Connection, Frame, StreamInfo
 from vcam.motion import Box, Detection, EventChange, EventTracker, MotionDetector, MotionEvent, shapes_outside
 from vcam.recorder import Closed, Opened, Recorder, SavedClip
 from vcam.schedule import Every
@@ -272,11 +272,15 @@ class Pipeline:
         first = True
         lagging, lagging_since = False, 0.0
         number = self._connection
-        self.recorder.feed(Opened(number, connection.info, connection.template))
+        described = connection.info
+        self.recorder.feed(Opened(number, described, connection.template))
         try:
             for chunk in connection.chunks():
                 now = self.clock()
                 self._reader_beat = now
+                if connection.info != described:  # reconfigured mid-stream: as if it had reconnected
+                    number = self._changed(number, described, connection)
+                    described = connection.info
                 self.recorder.feed(chunk)
                 if not chunk.frames:
                     continue
@@ -307,6 +311,19 @@ class Pipeline:
             self._connected = False
             self.recorder.feed(Closed(number))
             connection.close()
+
+    def _changed(self, number: int, before: StreamInfo, connection: Connection) -> int:
+        """The camera changed its picture without a reconnect: the clip so far is closed (no clip
+        mixes two picture sizes), and what follows counts as a new connection, for which the
+        detector learns the scene afresh. Returns the new connection number."""
+        info = connection.info
+        self.log.warning(
+            "camera_changed", before=f"{before.width}x{before.height}", after=f"{info.width}x{info.height}"
+        )
+        self.recorder.feed(Closed(number))
+        self._connection += 1
+        self.recorder.feed(Opened(self._connection, info, connection.template))
+        return self._connection
 
     def _log_connected(self, connection: Connection, took: float, failures: int, down_since: float | None) -> None:
         info = connection.info

@@ -8,6 +8,7 @@ when a camera freezes, and cannot write H.264). The demo scene lives in demo.py.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import http.client
 import os
@@ -37,7 +38,7 @@ from vcam.errors import (
     UNREACHABLE,
     SourceError,
 )
-from vcam.frames import Chunk, Connection, Frame, StreamInfo, StreamTemplate
+from vcam.frames import Chunk, Connection, Frame, StreamInfo, StreamTemplate, parameter_sets
 
 # Codecs that can be copied into MP4 as they are (browsers play H.264; H.265 plays on phones).
 COPYABLE_CODECS = frozenset({"h264", "hevc"})
@@ -302,11 +303,8 @@ class AvConnection:
                     now = self.clock()
                     raw = packet.pts if packet.pts is not None else packet.dts
                     t = timeline.stamp(None if raw is None else float(raw * packet.time_base), now)
-                    frames = []
-                    for video in _decode(packet):
-                        ft = timeline.stamp(video.time, now)
-                        frames.append(Frame(ft, time.time(), video.width, video.height, video=video, index=index))
-                        index += 1
+                    frames = self._pictures(packet, timeline, now, index)
+                    index += len(frames)
                     if frames:
                         last_frame_at = now
                         if not self.timed_by_arrival:
@@ -324,6 +322,26 @@ class AvConnection:
                 raise SourceError(BAD_STREAM, "no picture in the file could be decoded")
             self.container.seek(0)
             timeline.restart()
+
+    def _pictures(self, packet: av.Packet[av.VideoStream], timeline: Timeline, now: float, index: int) -> list[Frame]:
+        """The pictures a packet decodes to, on our timeline, numbered from ``index``."""
+        frames: list[Frame] = []
+        for video in _decode(packet):
+            t = timeline.stamp(video.time, now)
+            frames.append(Frame(t, time.time(), video.width, video.height, video=video, index=index + len(frames)))
+        if frames and (frames[-1].width, frames[-1].height) != (self.info.width, self.info.height):
+            self._picture_changed(frames[-1].width, frames[-1].height, bytes(packet))
+        return frames
+
+    def _picture_changed(self, width: int, height: int, keyframe: bytes) -> None:
+        """The camera changed its picture size mid-stream (reconfigured, a new SPS): the stream is
+        described afresh; a copy takes the new parameter sets from the keyframe that brought them
+        (the old ones describe the old picture), or, where they cannot be found, the clips are
+        encoded instead. The pipeline sees a new ``info``."""
+        self.info = dataclasses.replace(self.info, width=width, height=height)
+        if self.template is not None:
+            sets = parameter_sets(self.info.codec, keyframe)
+            self.template = None if sets is None else StreamTemplate.changed(self.stream, width, height, sets)
 
     def _first_keyframe(self, packet: av.Packet[av.VideoStream], since: float) -> bool:
         """Is this the first packet to use? Nothing decodes before a keyframe, and a live stream's
