@@ -194,3 +194,32 @@ def test_a_camera_that_changes_its_picture_keeps_recording_without_mixing_sizes(
     print(f"{mode}: changes {changes[:2]}, clip sizes {sorted(sizes)}")
     assert sizes == {"320x240", "640x360"}
     assert "Traceback" not in proc.output() and not proc.events("worker_error")
+
+
+def test_a_camera_that_comes_back_as_another_codec_and_size_records_in_the_new_one(
+    make_clip: Callable[..., Path], rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon]
+) -> None:
+    """A firmware update or a settings change: the camera drops and returns as H.265 at 640x360."""
+    before = rtsp_server()
+    proc = daemon(
+        RTSP_URL=before.url, RECORD_MODE="passthrough", CLIP_SECONDS="2", PRE_SECONDS="1", RECONNECT_DELAY="1"
+    )
+    proc.wait_for("clip_saved", 30)
+    before.kill()
+    after = RtspServer(make_clip(size="640x360", codec="h265"), before.port, codec="h265").start()
+    try:
+        _, connected = proc.wait_for("camera_connected", 20, count=2)
+        assert (connected["codec"], connected["width"], connected["height"]) == ("hevc", 640, 360)
+        saved = len(proc.events("clip_saved"))
+        proc.wait_for("clip_saved", 30, count=saved + 2)
+        assert proc.terminate()[0] == 0
+    finally:
+        after.kill()
+    kinds = []
+    for _, event in proc.events("clip_saved"):
+        facts = ffprobe(Path(event["path"]))
+        kinds.append((facts["codec_name"], f"{facts['width']}x{facts['height']}"))
+        assert decodes_cleanly(Path(event["path"]))
+    print(f"clips before and after the camera changed: {kinds}")
+    assert kinds[0] == ("h264", "320x240") and kinds[-2] == ("hevc", "640x360")
+    assert set(kinds) == {("h264", "320x240"), ("hevc", "640x360")}  # none mixed
