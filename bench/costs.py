@@ -16,8 +16,6 @@ Ratios are to the floor per picture; compare ratios, not times (this machine's s
 from __future__ import annotations
 
 import argparse
-import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,24 +25,12 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from measure import FOOTAGE, REPO, cpu_children, cpu_self, serve
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vcam.motion import MotionDetector, MotionSettings  # noqa: E402  (after the path set-up above)
-from vcam.recorder import ENCODER_OPTIONS, ENCODER_TIME_BASE  # noqa: E402
-
-FOOTAGE = REPO.parent / "shared" / "media" / "traffic_camera.mp4"
-
-
-def cpu_self() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def cpu_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+from vcam.motion import MotionDetector, MotionSettings
+from vcam.recorder import ENCODER_OPTIONS, ENCODER_TIME_BASE
 
 
 def make_clip(folder: Path, frames: int) -> Path:
@@ -100,21 +86,12 @@ def encode_ms(frames: list[av.VideoFrame]) -> float:
 
 
 def open_seconds(clip: Path, opens: int) -> float:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        ["/usr/bin/python3", str(REPO / "tests" / "rtsp_server.py"), "--file", str(clip), "--port", str(port)],
-        stdout=subprocess.PIPE,
-    )
+    server, url = serve(clip)
     try:
-        assert server.stdout is not None
-        if not server.stdout.readline().startswith(b"READY"):
-            raise SystemExit("the RTSP server did not start")
         found = []
         for _ in range(opens):
             result = subprocess.run(
-                [str(REPO / "bin" / "vcam"), "probe", f"rtsp://127.0.0.1:{port}/stream"],
+                [str(REPO / "bin" / "vcam"), "probe", url],
                 env={"PATH": "/usr/bin:/bin", "VCAM_PYTHON": sys.executable},
                 capture_output=True,
                 text=True,

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,16 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from measure import FOOTAGE, REPO, cpu_children, serve
+
 TICKS = os.sysconf("SC_CLK_TCK")
-FOOTAGE = REPO.parent / "shared" / "media" / "traffic_camera.mp4"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def make_stream(folder: Path, still: bool, seconds: int) -> Path:
@@ -65,21 +56,8 @@ def make_stream(folder: Path, still: bool, seconds: int) -> Path:
     return path
 
 
-def serve(clip: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    server = subprocess.Popen(
-        ["/usr/bin/python3", str(REPO / "tests" / "rtsp_server.py"), "--file", str(clip), "--port", str(port)],
-        stdout=subprocess.PIPE,
-    )
-    assert server.stdout is not None
-    if not server.stdout.readline().startswith(b"READY"):
-        raise SystemExit("the RTSP server did not start")
-    return server, f"rtsp://127.0.0.1:{port}/stream"
-
-
 def floor_cpu(url: str, seconds: float) -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    before = usage.ru_utime + usage.ru_stime
+    before = cpu_children()
     subprocess.run(
         [
             "ffmpeg",
@@ -99,8 +77,7 @@ def floor_cpu(url: str, seconds: float) -> float:
         ],
         check=True,
     )
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime - before
+    return cpu_children() - before
 
 
 def process_cpu(pid: int) -> float:

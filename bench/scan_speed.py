@@ -15,7 +15,6 @@ not times: the floor is measured in the same run.
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,24 +23,14 @@ import time
 from pathlib import Path
 
 import cv2
+from measure import FOOTAGE, REPO, cpu_children, cpu_self
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vcam.motion import MotionSettings  # noqa: E402  (after the path set-up above)
-from vcam.scan import scan  # noqa: E402
+from vcam.motion import MotionSettings
+from vcam.scan import scan
 
-DEFAULT_CLIP = REPO.parent / "shared" / "media" / "traffic_camera.mp4"
-
-
-def cpu_self() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def cpu_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+DEFAULT_CLIP = FOOTAGE
 
 
 def count_frames(clip: Path) -> int:
