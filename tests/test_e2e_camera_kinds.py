@@ -47,7 +47,7 @@ def test_a_forced_transport_the_camera_refuses_says_what_to_set(
     probe = subprocess.run(
         [sys.executable, "-m", "vcam", "probe", server.url], cwd=REPO, capture_output=True, text=True, timeout=30
     )
-    assert probe.returncode == 0 and "transport=udp" in probe.stdout
+    assert probe.returncode == 0 and "transport=udp" in probe.stdout and "audio=none" in probe.stdout
 
 
 def codec_tag(path: Path) -> str:

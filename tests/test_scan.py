@@ -171,3 +171,15 @@ def test_a_variable_frame_rate_file_gives_times_from_its_own_timestamps(tmp_path
             and abs(end_frame - place(true_end)) <= README_TOLERANCE
         )
     assert abs(found[2][0] - TRAFFIC_TRUTH[2][0] / 25) <= seconds  # the third ends with the file
+
+
+def test_probe_names_the_audio_track() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "vcam", "probe", str(media(TRAFFIC))],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "audio=aac, 44100 Hz, 2 channels (not recorded yet)" in result.stdout.splitlines()

@@ -436,6 +436,7 @@ def probe(url: str, env: Mapping[str, str]) -> int:
     print(f"url={shown}\ncodec={info.codec}\nsize={frame.width}x{frame.height}\nfps={fps}")
     if info.transport:
         print(f"transport={info.transport}")
+    print(f"audio={info.audio + ' (not recorded yet)' if info.audio else 'none'}")
     print(f"first_frame_s={elapsed:.2f}")
     return EXIT_OK
 

@@ -26,6 +26,7 @@ class StreamInfo:
     height: int
     fps: float | None
     transport: str | None = None  # RTSP's: "tcp" or "udp"
+    audio: str | None = None  # the camera's audio track, described ("aac, 44100 Hz, 2 channels"), if any
 
 
 @dataclass(frozen=True, slots=True)

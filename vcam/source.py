@@ -110,6 +110,15 @@ def _classify(exc: BaseException, elapsed: float, limit: float, *, opening: bool
     return SourceError(BAD_STREAM, "the camera's answer is not a video stream that can be read")
 
 
+def _audio(container: av.container.InputContainer) -> str | None:
+    """The first audio track, described for a person; None if the stream has none."""
+    if not container.streams.audio:
+        return None
+    ctx = container.streams.audio[0].codec_context
+    channels = ctx.channels
+    return f"{ctx.name}, {ctx.sample_rate} Hz, {channels} channel{'s' if channels != 1 else ''}"
+
+
 def transport_advice(asked: str) -> str:
     """What to say when a camera refused the RTSP transport(s) tried, and what to set instead."""
     if asked == "auto":
@@ -259,7 +268,9 @@ class AvConnection:
         self.stream = self.container.streams.video[0]
         ctx = self.stream.codec_context
         rate = self.stream.average_rate or self.stream.guessed_rate
-        self.info = StreamInfo(ctx.name, ctx.width, ctx.height, float(rate) if rate else None, transport)
+        self.info = StreamInfo(
+            ctx.name, ctx.width, ctx.height, float(rate) if rate else None, transport, _audio(self.container)
+        )
         self.template = StreamTemplate.of(self.stream) if ctx.name in COPYABLE_CODECS else None
 
     def _open(self, scheme: str) -> tuple[av.container.InputContainer, str | None]:
