@@ -42,3 +42,8 @@ def test_jumps_are_counted(jump: float) -> None:
     for raw in (100.0, 100.1, 100.1 + jump, 100.2 + jump):
         line.stamp(raw, 0.0)
     assert line.jumps == 1
+
+
+def test_an_untimed_first_packet_stood_one_frame_before_the_next() -> None:
+    line = Timeline(by_arrival=False, step=0.1)
+    assert [round(line.stamp(raw, 0.0), 3) for raw in (None, 7.1, 7.2)] == [0.0, 0.1, 0.2]

@@ -214,6 +214,7 @@ class Timeline:
         self.segments: list[_Segment] = []
         self.last = 0.0
         self.jumps = 0
+        self.untimed_start = False  # the first packet came without a timestamp (live RTSP does that)
 
     def stamp(self, raw: float | None, now: float) -> float:
         """Our time for a stream timestamp; a missing one counts as the latest time seen."""
@@ -222,6 +223,7 @@ class Timeline:
         if self.by_arrival:
             value = now - self.started
         elif raw is None:
+            self.untimed_start = self.untimed_start or not self.segments
             return self.last
         else:
             segment = self._segment_for(float(raw))
@@ -236,7 +238,8 @@ class Timeline:
                 return segment
         if self.segments:
             self.jumps += 1
-        at = self.last + self.step if self.segments or self.last else 0.0
+        # one frame after the latest time; the first segment at 0, or one frame after an untimed first packet
+        at = self.last + self.step if self.segments or self.last or self.untimed_start else 0.0
         segment = _Segment(raw, at, raw)
         self.segments = [*self.segments[-1:], segment]  # the one before stays for late B-frames
         return segment
@@ -355,13 +358,15 @@ class AvConnection:
             self.template = None if sets is None else StreamTemplate.changed(self.stream, width, height, sets)
 
     def _first_keyframe(self, packet: av.Packet[av.VideoStream], since: float) -> bool:
-        """Is this the first packet to use? Nothing decodes before a keyframe, and a live stream's
-        first keyframe can come before FFmpeg knows its time (RTSP: no pts yet); with B-frames,
-        what follows it cannot be placed on the timeline, so the stream starts at the first
-        keyframe that has a time. A camera that never sends one is stalled."""
+        """Is this the first packet to use? Nothing decodes before a keyframe. A live stream's first
+        keyframe can come before FFmpeg knows its time (RTSP: no pts yet): without B-frames it
+        stood one frame before the next packet (see Timeline); with B-frames the next packets come
+        out of order and it cannot be placed, so such a stream starts at the first keyframe that
+        has a time. A camera that never sends a keyframe is stalled."""
         if self.clock() - since > self.camera.stall_timeout:
             raise SourceError(STALLED, f"no keyframe (whole picture) for {self.camera.stall_timeout:g} s")
-        return packet.is_keyframe and packet.size > 0 and packet.time_base is not None and packet.pts is not None
+        untimed = packet.pts is None and bool(self.stream.codec_context.has_b_frames)
+        return packet.is_keyframe and packet.size > 0 and packet.time_base is not None and not untimed
 
     def _keep_pace(self, stream_elapsed: float, wall_elapsed: float, lag: LagTracker, now: float) -> None:
         """Files play at real speed. While decoding runs behind a camera, decode keyframes only
