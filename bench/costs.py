@@ -29,7 +29,8 @@ from measure import FOOTAGE, REPO, cpu_children, cpu_self, serve
 
 sys.path.insert(0, str(REPO))
 
-from vcam.motion import MotionDetector, MotionSettings
+from vcam.config import MotionSettings
+from vcam.motion import MotionDetector
 from vcam.recorder import ENCODER_OPTIONS, ENCODER_TIME_BASE
 
 

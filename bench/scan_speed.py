@@ -27,7 +27,7 @@ from measure import FOOTAGE, REPO, cpu_children, cpu_self
 
 sys.path.insert(0, str(REPO))
 
-from vcam.motion import MotionSettings
+from vcam.config import MotionSettings
 from vcam.scan import scan
 
 DEFAULT_CLIP = FOOTAGE

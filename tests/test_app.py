@@ -214,3 +214,21 @@ def test_an_unusable_event_log_is_said_once_and_recording_goes_on(
     proc.wait_for("camera_connected", 10)
     assert wait_until(lambda: list((tmp_path / "video").rglob("*.jpg")), 5)
     assert proc.terminate()[0] == 0 and "Traceback" not in proc.output()
+
+
+@pytest.mark.parametrize("command", ["health", "check", "events", "clips"])
+def test_light_commands_load_neither_opencv_nor_pyav(command: str, tmp_path: Path) -> None:
+    """`vcam health` runs every 30 s as Docker's HEALTHCHECK: it must not pay for OpenCV and PyAV."""
+    probe = (
+        "import sys\nfrom vcam import app\ntry:\n    app.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('loaded:', sorted(m for m in ('cv2', 'av', 'numpy') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, command],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "RTSP_URL": "demo", "VIDEO_DIR": str(tmp_path / "v")},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "loaded: []" in result.stdout, result.stdout + result.stderr

@@ -6,16 +6,8 @@ import numpy as np
 import pytest
 from synthetic import FPS, crossing, frames, step
 
-from vcam.motion import (
-    ALGORITHMS,
-    Box,
-    Detection,
-    EventTracker,
-    MotionDetector,
-    MotionSettings,
-    merge_boxes,
-    rectangle,
-)
+from vcam.config import ALGORITHMS, MotionSettings, rectangle
+from vcam.motion import Box, Detection, EventTracker, MotionDetector, merge_boxes
 from vcam.scan import detect_events
 from vcam.schedule import Every
 

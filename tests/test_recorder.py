@@ -14,17 +14,9 @@ import structlog
 from conftest import decodes_cleanly, ffprobe, wait_until
 
 from vcam import layout
+from vcam.config import ANNOTATED, RecordSettings
 from vcam.frames import Chunk, Frame, StreamInfo, StreamTemplate
-from vcam.recorder import (
-    ANNOTATED,
-    LIVE_MOVFLAGS,
-    QUEUE_PACKETS,
-    Closed,
-    Opened,
-    Recorder,
-    RecordSettings,
-    recover,
-)
+from vcam.recorder import LIVE_MOVFLAGS, QUEUE_PACKETS, Closed, Opened, Recorder, recover
 
 
 def chunks_of(path: Path) -> Iterator[tuple[Opened, list[Chunk]]]:

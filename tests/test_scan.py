@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import MEDIA, REPO, _require
 
-from vcam.motion import MotionSettings, rectangle
+from vcam.config import MotionSettings, rectangle
 from vcam.scan import ScanError, scan
 
 TRAFFIC = MEDIA / "traffic_camera.mp4"

@@ -14,22 +14,20 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import cv2
 from dotenv import dotenv_values
 
-from vcam import __version__, camera_url, config, layout, logs, memory, scan, storage
-from vcam.errors import SourceError
+from vcam import __version__, camera_url, config, layout, logs, memory, storage
 from vcam.eventlog import ClipRow, EventLog
-from vcam.pipeline import Pipeline
-from vcam.source import connect
-from vcam.supervisor import Supervisor
 from vcam.systemd import Notifier
+
+# OpenCV and PyAV (and the modules that load them) are imported inside the commands that need
+# them: `vcam health` runs every 30 s in Docker, and `check`, `events` and `clips` need neither.
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -277,6 +275,11 @@ def run(settings: config.Config) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    import cv2
+
+    from vcam.pipeline import Pipeline
+    from vcam.supervisor import Supervisor
+
     cv2.setNumThreads(1)  # one thread per pipeline does the image work; OpenCV's pool only adds CPU
     memory.tune_malloc()  # before the threads start, so they share its arenas
 
@@ -412,6 +415,9 @@ def open_event_log(settings: config.Config, log: Any) -> EventLog | None:
 
 def probe(url: str, env: Mapping[str, str]) -> int:
     """Connect once and describe the stream: a quick way to check a camera URL."""
+    from vcam.errors import SourceError
+    from vcam.source import connect
+
     settings_env = dict(env, RTSP_URL=url)
     try:
         camera = config.parse(settings_env, needed=PROBE_SETTINGS).camera
@@ -442,6 +448,10 @@ def probe(url: str, env: Mapping[str, str]) -> int:
 
 
 def scan_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import cv2
+
+    from vcam import scan
+
     overrides = {name: getattr(args, name) for name in SCAN_SETTING_FLAGS.values() if getattr(args, name) is not None}
     if args.region:
         overrides["MOTION_REGIONS"] = ";".join(args.region)
@@ -482,7 +492,7 @@ def scan_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
-def _progress_bar(name: str, total: float | None) -> scan.Progress:
+def _progress_bar(name: str, total: float | None) -> Callable[[int, float], None]:
     def show(frame: int, t: float) -> None:
         share = f"{100 * t / total:3.0f} %" if total else f"{t:.0f} s"
         print(f"\rscanning {name}: {share} (frame {frame})", end="", file=sys.stderr, flush=True)

@@ -1,6 +1,7 @@
 """Settings: parsed from a plain mapping (environment + .env), every error collected and named.
 
-Pure: no I/O here. Checks that need the filesystem (is VIDEO_DIR writable?) live in app.py.
+Pure, and a leaf: it imports nothing of vcam's that does I/O or loads OpenCV or PyAV, so
+`vcam health` and `vcam check` start fast. Checks that need the filesystem live in app.py.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from vcam import camera_url
-from vcam.motion import ALGORITHMS, MotionSettings, Polygon, format_shape, rectangle
-from vcam.recorder import RECORD_MODES, RecordSettings
 from vcam.retention import Policy
 
 T = TypeVar("T")
@@ -25,6 +24,47 @@ LOG_FORMATS = ("auto", "console", "json", "journal")
 TRANSPORTS = ("auto", "tcp", "udp")  # auto: TCP, or UDP when the camera refuses TCP
 GB = 1_000_000_000
 _CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+# --- what the pure stages are configured with (motion.py and recorder.py use these) ----------
+
+Point = tuple[int, int]
+Polygon = tuple[Point, ...]
+
+ALGORITHMS = ("gauss", "mog2")
+
+
+@dataclass(frozen=True)
+class MotionSettings:
+    algorithm: str = "gauss"
+    threshold: float = 16.0  # how far (squared distance) a pixel must be from the background model to count
+    detect_width: int = 320
+    detect_fps: float = 5.0
+    min_area: float = 0.5  # percent of the watched area
+    min_frames: int = 2  # consecutive moving analysed frames before an event starts
+    post_seconds: float = 2.0  # an event ends this long after the last moving frame
+    regions: tuple[Polygon, ...] = ()  # watch only these (full-frame pixels); empty = everything
+    mask: tuple[Polygon, ...] = ()  # never watch these
+
+
+def rectangle(x: int, y: int, w: int, h: int) -> Polygon:
+    return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+
+
+def format_shape(shape: Polygon) -> str:
+    return ",".join(f"{x},{y}" for x, y in shape)
+
+
+ANNOTATED = "annotated"
+PASSTHROUGH = "passthrough"
+RECORD_MODES = (ANNOTATED, PASSTHROUGH)
+
+
+@dataclass(frozen=True)
+class RecordSettings:
+    mode: str = ANNOTATED
+    clip_seconds: float = 30.0
+    pre_seconds: float = 3.0
 
 
 @dataclass(frozen=True)

@@ -23,29 +23,14 @@ from typing import Literal, Protocol
 import cv2
 import numpy as np
 
-Point = tuple[int, int]
-Polygon = tuple[Point, ...]
+from vcam.config import MotionSettings, Polygon, format_shape
 
-ALGORITHMS = ("gauss", "mog2")
 WARMUP_FRAMES = 3  # analysed frames after a (re)start or re-learn before motion can count
 MIN_BLOB_SHARE = 0.00035  # a blob must cover this share of the detection picture (20 px at 320x180)
 NORMALISE_BOX = 17  # neighbourhood (px at detection size) for the local mean brightness
 LIGHTING_SHARE = 0.6  # more of the picture than this changing at once is lighting
 LIGHTING_CELL_CHANGE = 0.06  # a grid cell whose brightness moved by 6 % has changed
 GRID = (8, 6)  # cells for telling a global brightness change from a large object
-
-
-@dataclass(frozen=True)
-class MotionSettings:
-    algorithm: str = "gauss"
-    threshold: float = 16.0  # how far (squared distance) a pixel must be from the background model to count
-    detect_width: int = 320
-    detect_fps: float = 5.0
-    min_area: float = 0.5  # percent of the watched area
-    min_frames: int = 2  # consecutive moving analysed frames before an event starts
-    post_seconds: float = 2.0  # an event ends this long after the last moving frame
-    regions: tuple[Polygon, ...] = ()  # watch only these (full-frame pixels); empty = everything
-    mask: tuple[Polygon, ...] = ()  # never watch these
 
 
 @dataclass(frozen=True)
@@ -70,14 +55,6 @@ class BackgroundModel(Protocol):
     def apply(self, image: np.ndarray) -> np.ndarray:
         """The next picture in, its foreground mask (255 = moving) out."""
         ...
-
-
-def rectangle(x: int, y: int, w: int, h: int) -> Polygon:
-    return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
-
-
-def format_shape(shape: Polygon) -> str:
-    return ",".join(f"{x},{y}" for x, y in shape)
 
 
 def shapes_outside(settings: MotionSettings, width: int, height: int) -> list[str]:

@@ -28,12 +28,9 @@ import av.error
 
 from vcam import layout, overlay, storage, threads
 from vcam.clips import Action, ClipPlanner, PreRoll, opening
+from vcam.config import ANNOTATED, PASSTHROUGH, RecordSettings
 from vcam.frames import Chunk, StreamInfo, StreamTemplate
 from vcam.motion import Box
-
-ANNOTATED = "annotated"
-PASSTHROUGH = "passthrough"
-RECORD_MODES = (ANNOTATED, PASSTHROUGH)
 
 LIVE_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 # x264 "ultrafast" at CRF 27 with one thread: measured the cheapest CPU per frame that still looks
@@ -53,13 +50,6 @@ class RecordError(Exception):
     def __init__(self, message: str, errno: int | None = None) -> None:
         super().__init__(message)
         self.errno = errno
-
-
-@dataclass(frozen=True)
-class RecordSettings:
-    mode: str = ANNOTATED
-    clip_seconds: float = 30.0
-    pre_seconds: float = 3.0
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from pathlib import Path
 import av
 import av.error
 
+from vcam.config import MotionSettings
 from vcam.frames import Frame
-from vcam.motion import EventTracker, MotionDetector, MotionEvent, MotionSettings, shapes_outside
+from vcam.motion import EventTracker, MotionDetector, MotionEvent, shapes_outside
 from vcam.schedule import Every
 
 Progress = Callable[[int, float], None]
