@@ -129,7 +129,7 @@ def remux(fragmented: Path, target: Path) -> tuple[float, int]:
             os.fsync(handle.fileno())
     except (av.error.FFmpegError, OSError) as exc:
         _discard(target)
-        if isinstance(exc, av.error.InvalidDataError) and fragmented.stat().st_size <= HEADER_ONLY_BYTES:
+        if isinstance(exc, av.error.InvalidDataError) and _size(fragmented) <= HEADER_ONLY_BYTES:
             raise EmptyClip(f"{fragmented.name}: no frame in it") from None
         code = getattr(exc, "errno", None)
         raise RecordError(f"{fragmented.name}: {getattr(exc, 'strerror', None) or exc}", code) from None
@@ -142,6 +142,13 @@ def remux(fragmented: Path, target: Path) -> tuple[float, int]:
 HEADER_ONLY_BYTES = 4096  # a fragmented MP4's header alone is well under this
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1  # gone with its disk: not known to be empty
+
+
 def _discard(path: Path) -> None:
     """Remove a half-made file; on a read-only or vanished disk there is nothing to remove it from."""
     with contextlib.suppress(OSError):
@@ -152,7 +159,10 @@ def finish_file(fragmented: Path, video_dir: Path, camera: str, *, mode: str, pa
     """Remux the clip beside itself in TEMP_DIR, move it into VIDEO_DIR, drop the fragmented file."""
     name, wall = layout.read_temp_clip(fragmented)
     if wall is None:  # named by an older version: its modification time is the best guess
-        wall = fragmented.stat().st_mtime
+        try:
+            wall = fragmented.stat().st_mtime
+        except OSError as exc:
+            raise RecordError(f"{fragmented.name}: {exc.strerror or exc}", exc.errno) from None
     staged = layout.staging_path(fragmented)
     duration, frames = remux(fragmented, staged)
     folder = layout.camera_dir(video_dir, camera) / layout.day(wall)

@@ -66,8 +66,8 @@ def hold_lock(path: Path) -> int:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
         os.close(fd)
         raise Locked(holder or "?") from None
-    with open(path, "w") as note:  # who holds it, for the message a second daemon gives
-        note.write(f"{os.getpid()}\n")
+    with contextlib.suppress(OSError), open(path, "w") as note:  # who holds it, for a second daemon's message
+        note.write(f"{os.getpid()}\n")  # (a file another user made stays theirs: the lock still holds)
     return fd
 
 
