@@ -18,25 +18,34 @@ _URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<rest>[^\s'\"<>`]*)
 _USER = re.compile(r"[^:@/?#\s]*")
 
 
+def _user_password(rest: str) -> tuple[str, str, str] | None:
+    """(user, password, the rest from the last '@' on) of what follows ``scheme://``; None where
+    there is no ``user:password@``. The one reading of credentials that masking relies on."""
+    user = _USER.match(rest)
+    assert user is not None  # it matches the empty string at least
+    colon, at = user.end(), rest.rfind("@")
+    if colon >= len(rest) or rest[colon] != ":" or at < colon:
+        return None
+    return user[0], rest[colon + 1 : at], rest[at:]
+
+
 def mask(text: str) -> str:
     """Replace every password in URLs inside ``text`` with ``***``."""
     return _URL.sub(_mask_one, text)
 
 
 def _mask_one(match: re.Match[str]) -> str:
-    rest = match["rest"]
-    user = _USER.match(rest)
-    assert user is not None  # it matches the empty string at least
-    at = rest.rfind("@")
-    if at < 0 or user.end() >= len(rest) or rest[user.end()] != ":" or at < user.end():
-        return match[0]  # no user:password@ here
-    return f"{match['scheme']}{user[0]}:***{rest[at:]}"
+    found = _user_password(match["rest"])
+    if found is None:
+        return match[0]
+    user, _, rest = found
+    return f"{match['scheme']}{user}:***{rest}"
 
 
 def has_credentials(url: str) -> bool:
     """Does the URL carry a user name (before an '@' in its host part)?"""
     rest = url.split("://", 1)[-1]
-    return "@" in re.split(r"[/?#]", rest, maxsplit=1)[0] or mask(url) != url
+    return "@" in re.split(r"[/?#]", rest, maxsplit=1)[0] or _user_password(rest) is not None
 
 
 MIN_SECRET_CHARS = 4  # a shorter password masked wherever it appears would garble every log line
@@ -46,14 +55,10 @@ def secrets(url: str) -> tuple[str, ...]:
     """The password of a URL as written and percent-decoded, for masking it wherever it shows up
     (also where no URL shape is left around it, as in a library's error message)."""
     match = _URL.match(url.strip())
-    if match is None:
+    credentials = None if match is None else _user_password(match["rest"])
+    if credentials is None:
         return ()
-    rest = match["rest"]
-    user = _USER.match(rest)
-    at = rest.rfind("@")
-    if user is None or at < 0 or at <= user.end() or rest[user.end()] != ":":
-        return ()
-    password = rest[user.end() + 1 : at]
+    password = credentials[1]
     found = {password, unquote(password)}
     return tuple(sorted(p for p in found if len(p) >= MIN_SECRET_CHARS))
 

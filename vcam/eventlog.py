@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vcam import layout
+
 # Each entry moves the schema one version on; PRAGMA user_version says how far a database is.
 MIGRATIONS = [
     """
@@ -148,7 +150,7 @@ class EventLog:
             self._db.execute("COMMIT")
         for path in new:
             camera, start, size = present[path]
-            partial = path.endswith("_partial.mp4") or "_partial_" in Path(path).name
+            partial = layout.is_partial(Path(path))
             self.clip_saved(camera, Path(path), start=start, duration=0.0, size=size, mode="unknown", partial=partial)
         with self._lock:  # events the last run never closed (killed): they end at their last known motion
             self._db.execute("UPDATE events SET end = COALESCE(last_motion, start) WHERE end IS NULL")

@@ -146,4 +146,5 @@ def recorded_at(path: Path, kind: Kind) -> float | None:
 
 
 def is_partial(path: Path) -> bool:
+    """A clip recovered after a crash: ``…_partial.mp4`` or ``…_partial_2.mp4``."""
     return PARTIAL in path.stem
