@@ -23,6 +23,8 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which has python3-gi and GStreamer
@@ -107,6 +109,44 @@ def make_clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     return make
 
 
+FLASH_EVERY_S = 2.0  # the synced clip: a white picture and a beep together, every 2 s for 0.2 s
+
+
+@pytest.fixture(scope="session")
+def synced_clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """H.264 + AAC MP4s (ffmpeg) whose picture turns white exactly while the sound beeps, so a
+    recording shows whether picture and sound stayed together. ``sound_s`` ends the sound early."""
+    _require(shutil.which("ffmpeg") is not None, "ffmpeg is not installed")
+    folder = tmp_path_factory.mktemp("synced")
+    made: dict[tuple[float, float | None], Path] = {}
+
+    def make(seconds: float = 40, sound_s: float | None = None) -> Path:
+        key = (seconds, sound_s)
+        if key not in made:
+            path = folder / f"synced_{len(made)}.mp4"
+            on = f"lt(mod(t,{FLASH_EVERY_S}),0.2)"
+            trim = "" if sound_s is None else f",atrim=0:{sound_s}"
+            subprocess.run(
+                [
+                    *("ffmpeg", "-hide_banner", "-loglevel", "error", "-y"),
+                    *("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10"),
+                    *("-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"),
+                    "-filter_complex",
+                    f"[0]drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='{on}'[v];"
+                    f"[1]volume=volume='if({on},1,0)':eval=frame{trim}[a]",
+                    *("-map", "[v]", "-map", "[a]", "-t", str(seconds)),
+                    *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "10"),
+                    *("-c:a", "aac", "-ac", "1", str(path)),
+                ],
+                check=True,
+                timeout=120,
+            )
+            made[key] = path
+        return made[key]
+
+    return make
+
+
 # --- RTSP server -----------------------------------------------------------------------------
 
 
@@ -119,6 +159,7 @@ class RtspServer:
     user: str | None = None
     password: str | None = None
     codec: str = "h264"
+    audio: str | None = None  # serve the clip's AAC track as aac, pcma, pcmu or opus
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -129,6 +170,8 @@ class RtspServer:
     def start(self) -> RtspServer:
         command = [SYSTEM_PYTHON, str(RTSP_SERVER), "--file", str(self.clip), "--port", str(self.port)]
         command += ["--codec", self.codec]
+        if self.audio:
+            command += ["--audio", self.audio]
         if self.user:
             command += ["--user", self.user, "--password", self.password or ""]
         log = self.clip.with_name(f"rtsp-server-{self.port}.log")
@@ -166,9 +209,13 @@ def rtsp_server(make_clip: Callable[..., Path]) -> Iterator[Callable[..., RtspSe
     servers: list[RtspServer] = []
 
     def start(
-        clip: Path | None = None, user: str | None = None, password: str | None = None, codec: str = "h264"
+        clip: Path | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        codec: str = "h264",
+        audio: str | None = None,
     ) -> RtspServer:
-        server = RtspServer(clip or make_clip(codec=codec), free_port(), user, password, codec).start()
+        server = RtspServer(clip or make_clip(codec=codec), free_port(), user, password, codec, audio).start()
         servers.append(server)
         return server
 
@@ -508,50 +555,45 @@ def decodes_cleanly(path: Path) -> bool:
     return result.returncode == 0 and result.stderr.strip() == ""
 
 
-PLAYER_PAGE = """<!doctype html><html><body><video id="v" src="{src}" muted playsinline></video>
-<pre id="out">pending</pre><script>
-const v = document.getElementById("v"), out = document.getElementById("out"), result = {{}};
+PLAYER_PAGE = """<!doctype html><html><body><video id="v" src="{src}" muted playsinline></video><script>
+const v = document.getElementById("v");
+window.result = {{}};
 v.addEventListener("loadedmetadata", () => {{
-  Object.assign(result, {{duration: v.duration, width: v.videoWidth, height: v.videoHeight}});
-  v.play().then(() => {{ result.playing = true; }}).catch(e => {{ result.playError = String(e); }});
+  Object.assign(window.result, {{duration: v.duration, width: v.videoWidth, height: v.videoHeight}});
+  v.play().then(() => {{ window.result.playing = true; }}).catch(e => {{ window.result.playError = String(e); }});
 }});
 v.addEventListener("error", () => {{
-  result.error = v.error ? v.error.code + " " + v.error.message : "unknown";
-  out.textContent = JSON.stringify(result);
+  window.result.error = v.error ? v.error.code + " " + v.error.message : "unknown";
 }});
 v.addEventListener("timeupdate", () => {{
-  if (v.currentTime > 1.0 && !result.advanced) {{
-    result.advanced = v.currentTime;
-    out.textContent = JSON.stringify(result);
-  }}
+  if (v.currentTime > 1.0 && !window.result.advanced) window.result.advanced = v.currentTime;
 }});
 </script></body></html>"""
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's: Playwright cannot download browsers here
+
 
 def play_in_chromium(clip: Path, scratch: Path) -> dict[str, Any]:
-    """Load ``clip`` in a <video> in Debian's headless Chromium; what the page saw, as a dict."""
-    chromium = shutil.which("chromium")
-    _require(chromium is not None, "chromium is not installed")
-    assert chromium is not None
-    page = clip.parent / "player.html"
-    page.write_text(PLAYER_PAGE.format(src=clip.name))
+    """Load ``clip`` in a <video> in Debian's headless Chromium, driven by Playwright in real time
+    (a clip with sound plays at the sound's clock, which headless virtual time does not move);
+    what the page saw, as a dict: duration, size, playing, advanced (currentTime past 1 s), error."""
+    _require(Path(CHROMIUM).exists(), "chromium is not installed")
+    page_file = clip.parent / "player.html"
+    page_file.write_text(PLAYER_PAGE.format(src=clip.name))
+    scratch.mkdir(parents=True, exist_ok=True)
     try:
-        result = subprocess.run(
-            [
-                chromium,
-                *("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"),
-                *("--disable-background-networking", "--disable-component-update", "--disable-sync"),
-                f"--user-data-dir={scratch}",
-                *("--autoplay-policy=no-user-gesture-required", "--allow-file-access-from-files"),
-                *("--virtual-time-budget=15000", "--dump-dom", page.as_uri()),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+        with sync_playwright() as driver:
+            browser = driver.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
+            )
+            try:
+                page = browser.new_page()
+                page.goto(page_file.as_uri())
+                with contextlib.suppress(PlaywrightError):  # the dict then says how far it got
+                    page.wait_for_function("window.result.advanced || window.result.error", timeout=15000)
+                seen: dict[str, Any] = page.evaluate("window.result")
+            finally:
+                browser.close()
     finally:
-        page.unlink()
-    marker = '<pre id="out">'
-    text = result.stdout[result.stdout.find(marker) + len(marker) :].split("<", 1)[0]
-    parsed: dict[str, Any] = json.loads(text) if text.startswith("{") else {"raw": text}
-    return parsed
+        page_file.unlink()
+    return seen

@@ -1,4 +1,5 @@
-"""A real RTSP server for the tests: gst-rtsp-server serving an MP4's H.264 or H.265 track.
+"""A real RTSP server for the tests: gst-rtsp-server serving an MP4's H.264 or H.265 track, and
+with --audio its AAC track as it is or turned into what other cameras send (G.711 A-law or µ-law, Opus).
 
 Runs under Debian's /usr/bin/python3 (the one that has python3-gi and GStreamer),
 not under the project's interpreter. Prints ``READY <port>`` once it listens.
@@ -15,12 +16,22 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
+# The file's AAC track as each kind of camera sends it (G.711 is 8 kHz mono by definition).
+_DECODED = "aacparse ! avdec_aac ! audioconvert ! audioresample"
+AUDIO = {
+    "aac": "aacparse ! rtpmp4gpay name=pay1 pt=97",
+    "pcma": f"{_DECODED} ! audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1",
+    "pcmu": f"{_DECODED} ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1",
+    "opus": f"{_DECODED} ! audio/x-raw,rate=48000 ! opusenc ! rtpopuspay name=pay1 pt=97",
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--file", required=True, help="MP4 with an H.264 (or, with --codec h265, H.265) track")
     parser.add_argument("--codec", choices=["h264", "h265"], default="h264")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--audio", choices=sorted(AUDIO), help="also serve the file's AAC track, as this codec")
     parser.add_argument("--path", default="/stream")
     parser.add_argument("--user")
     parser.add_argument("--password")
@@ -34,9 +45,13 @@ def main() -> None:
     factory = GstRtspServer.RTSPMediaFactory()
     location = args.file.replace("\\", "\\\\").replace('"', '\\"')
     codec = args.codec
-    factory.set_launch(
-        f'( filesrc location="{location}" ! qtdemux ! {codec}parse ! rtp{codec}pay name=pay0 pt=96 config-interval=1 )'
-    )
+    video = f"{codec}parse ! rtp{codec}pay name=pay0 pt=96 config-interval=1"
+    if args.audio:
+        launch = f'filesrc location="{location}" ! qtdemux name=d d.video_0 ! queue ! {video} d.audio_0 ! queue ! '
+        launch += AUDIO[args.audio]
+    else:
+        launch = f'filesrc location="{location}" ! qtdemux ! {video}'
+    factory.set_launch(f"( {launch} )")
     factory.set_shared(False)
 
     if args.user:

@@ -182,3 +182,10 @@ def test_only_the_needed_settings_can_stop_a_command() -> None:
 def test_misspelt_settings_get_the_closest_known_name() -> None:
     found = dict(config.unknown_settings(["CLIP_SECOND", "RTSP_ULR", "VIDEO_DIR", "FAVOURITE_COLOUR"]))
     assert found == {"CLIP_SECOND": "CLIP_SECONDS", "RTSP_ULR": "RTSP_URL", "FAVOURITE_COLOUR": None}
+
+
+def test_audio_is_recorded_unless_switched_off() -> None:
+    assert parse().camera.record.audio is True
+    assert parse(RECORD_AUDIO="OFF").camera.record.audio is False
+    assert ("RECORD_AUDIO", "off") in parse(RECORD_AUDIO="off").describe()
+    assert problems(RTSP_URL="demo", RECORD_AUDIO="mute") == ["RECORD_AUDIO='mute': expected one of on|off"]

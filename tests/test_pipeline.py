@@ -19,7 +19,7 @@ from conftest import wait_until
 from vcam import config
 from vcam.demo import SyntheticConnection
 from vcam.errors import REFUSED, STALLED, UNAUTHORIZED, SourceError
-from vcam.frames import Chunk, Frame, StreamInfo, StreamTemplate
+from vcam.frames import AudioTrack, Chunk, Frame, StreamInfo, StreamTemplate
 from vcam.pipeline import LatestFrame, Pipeline
 from vcam.supervisor import Supervisor
 
@@ -65,6 +65,7 @@ class FakeConnection:
 
     def __init__(self, count: int | None, end: SourceError | None = None, interval: float = 0.0) -> None:
         self.template: StreamTemplate | None = None
+        self.audio: AudioTrack | None = None
         self.info = StreamInfo("fake", 32, 24, 10.0)
         self.lagging = False
         self.count = count

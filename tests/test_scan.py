@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -173,13 +174,15 @@ def test_a_variable_frame_rate_file_gives_times_from_its_own_timestamps(tmp_path
     assert abs(found[2][0] - TRAFFIC_TRUTH[2][0] / 25) <= seconds  # the third ends with the file
 
 
-def test_probe_names_the_audio_track() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "vcam", "probe", str(media(TRAFFIC))],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "audio=aac, 44100 Hz, 2 channels (not recorded yet)" in result.stdout.splitlines()
+def test_probe_names_the_audio_track_and_whether_clips_carry_it() -> None:
+    for setting, said in [("on", "recorded"), ("off", "not recorded: RECORD_AUDIO=off")]:
+        result = subprocess.run(
+            [sys.executable, "-m", "vcam", "probe", str(media(TRAFFIC))],
+            cwd=REPO,
+            env={**os.environ, "RECORD_AUDIO": setting},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"audio=aac, 44100 Hz, 2 channels ({said})" in result.stdout.splitlines()

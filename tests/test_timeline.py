@@ -47,3 +47,22 @@ def test_jumps_are_counted(jump: float) -> None:
 def test_an_untimed_first_packet_stood_one_frame_before_the_next() -> None:
     line = Timeline(by_arrival=False, step=0.1)
     assert [round(line.stamp(raw, 0.0), 3) for raw in (None, 7.1, 7.2)] == [0.0, 0.1, 0.2]
+
+
+def test_sound_goes_on_the_pictures_timeline_and_never_moves_it() -> None:
+    line = Timeline(by_arrival=False, step=0.1)
+    assert line.place(99.9) is None  # sound before the first picture: nowhere to put it
+    line.stamp(100.0, now=0.0)
+    assert line.place(100.05) == pytest.approx(0.05)
+    assert line.place(99.5) == pytest.approx(-0.5)  # a little behind the pictures: kept, the clip drops it
+    assert line.place(500.0) is None  # a clock of its own: dropped
+    line.stamp(100.1, now=0.0)
+    assert line.jumps == 0 and line.last == pytest.approx(0.1)  # the sound moved nothing
+    line.stamp(400.0, now=0.0)  # the pictures jump: the sound follows them
+    assert line.place(400.05) == pytest.approx(0.25)
+
+
+def test_by_arrival_streams_carry_no_sound() -> None:
+    line = Timeline(by_arrival=True)
+    line.stamp(None, now=5.0)
+    assert line.place(0.0) is None

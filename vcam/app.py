@@ -141,7 +141,7 @@ SCAN_SETTING_FLAGS = {
 COMMANDS = ("run", "check", "probe", "scan", "events", "clips", "health")
 # The settings each command needs: the others may be wrong without stopping it.
 LISTING_SETTINGS = ("VIDEO_DIR", "EVENTS_DB")
-PROBE_SETTINGS = ("RTSP_URL", "RTSP_TRANSPORT", "STALL_TIMEOUT")
+PROBE_SETTINGS = ("RTSP_URL", "RTSP_TRANSPORT", "STALL_TIMEOUT", "RECORD_AUDIO")
 HEALTH_SETTINGS = ("VIDEO_DIR", "TEMP_DIR")
 
 
@@ -442,9 +442,18 @@ def probe(url: str, env: Mapping[str, str]) -> int:
     print(f"url={shown}\ncodec={info.codec}\nsize={frame.width}x{frame.height}\nfps={fps}")
     if info.transport:
         print(f"transport={info.transport}")
-    print(f"audio={info.audio + ' (not recorded yet)' if info.audio else 'none'}")
+    print(f"audio={_audio_line(info.audio, connection.audio is not None, camera.record.audio)}")
     print(f"first_frame_s={elapsed:.2f}")
     return EXIT_OK
+
+
+def _audio_line(described: str | None, recordable: bool, wanted: bool) -> str:
+    """What probe says of the sound: the track, and whether clips will carry it."""
+    if described is None:
+        return "none"
+    if not wanted:
+        return f"{described} (not recorded: RECORD_AUDIO=off)"
+    return f"{described} ({'recorded' if recordable else 'cannot be recorded'})"
 
 
 def scan_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:

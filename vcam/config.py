@@ -58,6 +58,7 @@ def format_shape(shape: Polygon) -> str:
 ANNOTATED = "annotated"
 PASSTHROUGH = "passthrough"
 RECORD_MODES = (ANNOTATED, PASSTHROUGH)
+SWITCH = ("on", "off")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class RecordSettings:
     mode: str = ANNOTATED
     clip_seconds: float = 30.0
     pre_seconds: float = 3.0
+    audio: bool = True  # keep the camera's sound (AAC as it is, other codecs turned into AAC)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class Config:
             ("RECORD_MODE", cam.record.mode),
             ("CLIP_SECONDS", _num(cam.record.clip_seconds)),
             ("PRE_SECONDS", _num(cam.record.pre_seconds)),
+            ("RECORD_AUDIO", "on" if cam.record.audio else "off"),
             ("EVENTS_DB", str(self.events_db)),
             ("RETENTION_DAYS", _num(self.retention.retention_days)),
             ("SNAPSHOT_RETENTION_DAYS", _num(self.retention.snapshot_retention_days)),
@@ -151,6 +154,7 @@ DEFAULTS: dict[str, str] = {
     "RECORD_MODE": "annotated",
     "CLIP_SECONDS": "30",
     "PRE_SECONDS": "3",
+    "RECORD_AUDIO": "on",
     "EVENTS_DB": "",
     "RETENTION_DAYS": "30",
     "SNAPSHOT_RETENTION_DAYS": "7",
@@ -327,7 +331,8 @@ def _record(r: _Reader) -> RecordSettings:
     pre_seconds = r.seconds("PRE_SECONDS", allow_zero=True)
     if pre_seconds >= clip_seconds:
         r.fail("PRE_SECONDS", r.raw("PRE_SECONDS"), f"less than CLIP_SECONDS ({_num(clip_seconds)})")
-    return RecordSettings(r.choice("RECORD_MODE", RECORD_MODES), clip_seconds, pre_seconds)
+    mode = r.choice("RECORD_MODE", RECORD_MODES)
+    return RecordSettings(mode, clip_seconds, pre_seconds, audio=r.choice("RECORD_AUDIO", SWITCH) == "on")
 
 
 def _camera_url(reader: _Reader) -> str:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from vcam.errors import ENDED, SourceError
-from vcam.frames import Chunk, Frame, StreamInfo, StreamTemplate
+from vcam.frames import AudioTrack, Chunk, Frame, StreamInfo, StreamTemplate
 
 WIDTH, HEIGHT, FPS = 640, 360, 10
 CYCLE_S = 20.0  # one crossing starts every CYCLE_S seconds …
@@ -81,6 +81,7 @@ class SyntheticConnection:
         self.lagging = False
         self.time_base = Fraction(1, fps)
         self.template: StreamTemplate | None = StreamTemplate("h264", self.time_base, None, width, height)
+        self.audio: AudioTrack | None = None  # a made-up scene is silent
         self.encoder = av.CodecContext.create("libx264", "w")
         self.encoder.width, self.encoder.height, self.encoder.pix_fmt = width, height, "yuv420p"
         self.encoder.time_base = self.time_base

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Protocol
+from typing import Any, Protocol
 
 import av
 import cv2
@@ -63,13 +63,15 @@ class Frame:
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """One packet as the camera sent it, its time on our timeline (seconds since connect), and the
-    frames it decoded to (none while the decoder fills its pipeline or skips frames)."""
+    frames it decoded to (none while the decoder fills its pipeline or skips frames). An audio
+    packet is never a keyframe and never decoded by the reader: it only goes into clips."""
 
-    packet: av.Packet[av.VideoStream]
+    packet: av.Packet[Any]
     time: float
     keyframe: bool
     frames: tuple[Frame, ...]
     wall: float  # epoch seconds when it arrived: names clips in local time
+    audio: bool = False
 
 
 class StreamTemplate:
@@ -105,6 +107,40 @@ class StreamTemplate:
         return template
 
 
+# Copied into MP4 as it is; anything else (G.711, Opus, AAC in LATM framing) is turned into AAC.
+COPYABLE_AUDIO = frozenset({"aac"})
+
+
+class AudioTrack:
+    """The camera's sound as clips need it after the connection is gone: its codec parameters in a
+    container of their own (like StreamTemplate), and whether it can be copied or must be encoded."""
+
+    def __init__(self, stream: av.AudioStream) -> None:
+        ctx = stream.codec_context
+        self.codec: str = ctx.name
+        self.sample_rate: int = ctx.sample_rate
+        self.channels: int = ctx.channels
+        self.layout: str = ctx.layout.name
+        self.extradata: bytes | None = ctx.extradata
+        self.time_base = stream.time_base or Fraction(1, ctx.sample_rate or 8000)
+        # AAC from RTSP (mpeg4-generic) carries its AudioSpecificConfig; without one MP4 cannot hold it
+        self.copy = self.codec in COPYABLE_AUDIO and bool(self.extradata)
+        if self.sample_rate <= 0 or self.channels <= 0:
+            raise ValueError(f"{self.codec}: no sample rate or channels")
+        self.stream: av.AudioStream | None = None  # for a copy: the parameters MP4 needs
+        if self.copy:
+            self._holder = av.open(io.BytesIO(), "w", format="mp4")
+            self.stream = self._holder.add_stream_from_template(stream)
+        else:
+            av.CodecContext.create(self.codec, "r")  # raises where FFmpeg cannot decode it
+
+    @staticmethod
+    def describe_stream(stream: av.AudioStream) -> str:
+        """For a person: "aac, 44100 Hz, 2 channels"."""
+        ctx = stream.codec_context
+        return f"{ctx.name}, {ctx.sample_rate} Hz, {ctx.channels} channel{'s' if ctx.channels != 1 else ''}"
+
+
 _START_CODE = re.compile(b"\x00\x00\x01")
 # NAL unit types of the parameter sets: H.264 SPS and PPS; H.265 VPS, SPS and PPS
 _PARAMETER_SET_TYPES = {"h264": frozenset({7, 8}), "hevc": frozenset({32, 33, 34})}
@@ -128,6 +164,7 @@ def parameter_sets(codec: str, annex_b: bytes) -> bytes | None:
 class Connection(Protocol):
     info: StreamInfo
     template: StreamTemplate | None  # None: the stream cannot be copied into MP4 (e.g. MJPEG)
+    audio: AudioTrack | None  # the sound that goes into clips; None: none, or RECORD_AUDIO=off
     lagging: bool  # decoding keyframes only to catch up with the camera
 
     def chunks(self) -> Iterator[Chunk]:

@@ -273,7 +273,7 @@ class Pipeline:
         lagging, lagging_since = False, 0.0
         number = self._connection
         described = connection.info
-        self.recorder.feed(Opened(number, described, connection.template))
+        self.recorder.feed(Opened(number, described, connection.template, connection.audio))
         try:
             for chunk in connection.chunks():
                 now = self.clock()
@@ -322,7 +322,7 @@ class Pipeline:
         )
         self.recorder.feed(Closed(number))
         self._connection += 1
-        self.recorder.feed(Opened(self._connection, info, connection.template))
+        self.recorder.feed(Opened(self._connection, info, connection.template, connection.audio))
         return self._connection
 
     def _log_connected(self, connection: Connection, took: float, failures: int, down_since: float | None) -> None:

@@ -29,7 +29,7 @@ import av.error
 from vcam import layout, overlay, storage, threads
 from vcam.clips import Action, ClipPlanner, PreRoll, opening
 from vcam.config import ANNOTATED, PASSTHROUGH, RecordSettings
-from vcam.frames import Chunk, StreamInfo, StreamTemplate
+from vcam.frames import AudioTrack, Chunk, StreamInfo, StreamTemplate
 from vcam.motion import Box
 
 LIVE_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
@@ -98,29 +98,33 @@ def publish(source: Path, target: Path) -> None:
 
 
 def remux(fragmented: Path, target: Path) -> tuple[float, int]:
-    """Copy the readable packets of a fragmented MP4 into an ordinary MP4 with the index in front.
+    """Copy the readable packets of a fragmented MP4 (picture and sound) into an ordinary MP4 with
+    the index in front.
 
-    Returns (duration in seconds, packets). Raises RecordError if nothing could be read.
+    Returns (duration of the picture in seconds, pictures). Raises RecordError if no picture could be read.
     """
     count, end = 0, 0.0
     try:
         with av.open(str(fragmented)) as source:
             if not source.streams.video:
                 raise RecordError(f"{fragmented.name}: no video in it")
-            stream = source.streams.video[0]
+            video = source.streams.video[0]
+            sound = source.streams.audio[:1]
             with av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as output:
-                out = output.add_stream_from_template(stream)
-                apple_tag(out)
+                picture = output.add_stream_from_template(video)
+                apple_tag(picture)
+                outputs = {video.index: picture, **{s.index: output.add_stream_from_template(s) for s in sound}}
                 try:
-                    for packet in source.demux(stream):
+                    for packet in source.demux(video, *sound):
                         if packet.dts is None or packet.size == 0:
                             continue
-                        if packet.pts is not None and packet.time_base is not None:
+                        is_picture = packet.stream_index == video.index
+                        if is_picture and packet.pts is not None and packet.time_base is not None:
                             stop = float((packet.pts + (packet.duration or 0)) * packet.time_base)
                             end = max(end, stop)
-                        packet.stream = out
+                        packet.stream = outputs[packet.stream_index]
                         output.mux(packet)
-                        count += 1
+                        count += is_picture
                 except av.error.FFmpegError:
                     pass  # a clip cut off mid-fragment: keep what came before
                 if count == 0:
@@ -200,12 +204,80 @@ def recover(temp_dir: Path, video_dir: Path, camera: str, log: Any) -> list[Save
 
 # --- writing one clip -------------------------------------------------------------------------
 
+# Sample rates FFmpeg's AAC encoder takes; a camera's other rates are resampled to 48 kHz.
+AAC_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000})
+
+
+class SoundOut:
+    """A clip's sound track: AAC copied as the camera sent it, anything else decoded and encoded
+    as AAC. Times come from the picture's timeline (the packet's place beside the pictures), so
+    picture and sound stay together in the clip whatever each codec's clock does."""
+
+    def __init__(self, output: av.container.OutputContainer, track: AudioTrack, start: float) -> None:
+        self.start = start
+        self.next_pts = 0  # in ``time_base``: a packet or picture never goes before the last one
+        self.decoder: av.AudioCodecContext | None = None
+        if track.stream is not None:  # AAC: copied
+            self.stream: av.AudioStream = output.add_stream_from_template(track.stream)
+            self.time_base = track.time_base
+            return
+        decoder = av.CodecContext.create(track.codec, "r")
+        assert isinstance(decoder, av.AudioCodecContext)
+        decoder.sample_rate, decoder.layout = track.sample_rate, track.layout
+        if track.extradata:
+            decoder.extradata = track.extradata
+        self.decoder = decoder
+        stream = output.add_stream("aac", rate=track.sample_rate if track.sample_rate in AAC_RATES else 48000)
+        assert isinstance(stream, av.AudioStream)
+        stream.layout = "mono" if track.channels == 1 else "stereo"
+        self.stream = stream
+        self.time_base = Fraction(1, track.sample_rate)
+
+    def packets(self, chunk: Chunk) -> list[av.Packet[Any]]:
+        """What one of the camera's sound packets becomes in the clip; nothing before its start."""
+        pts = round((chunk.time - self.start) / self.time_base)
+        if pts < 0:
+            return []
+        packet = chunk.packet
+        if self.decoder is None:
+            packet.stream, packet.time_base = self.stream, self.time_base
+            packet.pts = packet.dts = pts = max(pts, self.next_pts)
+            self.next_pts = pts + max(1, packet.duration or 1)
+            return [packet]
+        try:
+            frames = self.decoder.decode(packet)
+        except av.error.FFmpegError:
+            return []  # a damaged packet: a moment of silence
+        encoded: list[av.Packet[Any]] = []
+        for frame in frames:
+            frame.pts, frame.time_base = max(pts, self.next_pts), self.time_base
+            self.next_pts = pts = frame.pts + frame.samples
+            encoded += self.stream.encode(frame)
+        return encoded
+
+    def flush(self) -> list[av.Packet[Any]]:
+        return [] if self.decoder is None else list(self.stream.encode(None))
+
+
+# Sound that stops must not hold the pictures back: FFmpeg's muxer waits up to 10 s by default for
+# the other track before it writes, and a kill then loses those seconds.
+MAX_INTERLEAVE_US = "500000"
+
 
 class ClipWriter:
-    """One fragmented MP4 in TEMP_DIR: stream copy of packets, or frames encoded as H.264."""
+    """One fragmented MP4 in TEMP_DIR: stream copy of packets, or frames encoded as H.264; and the
+    camera's sound beside them."""
 
     def __init__(
-        self, path: Path, mode: str, template: StreamTemplate | None, info: StreamInfo, start: float, *, root: Path
+        self,
+        path: Path,
+        mode: str,
+        template: StreamTemplate | None,
+        info: StreamInfo,
+        start: float,
+        *,
+        root: Path,
+        audio: AudioTrack | None = None,
     ) -> None:
         self.path = path
         self.mode = mode
@@ -220,9 +292,8 @@ class ClipWriter:
             # folders are made below ``root`` only: if it is gone, its disk is, and nothing is made
             storage.make_folder(path.parent, root=root)
             path.touch(exist_ok=False)  # FFmpeg opens the file only at the first write: fail here
-            self.output = av.open(
-                str(path), "w", format="mp4", options={"movflags": LIVE_MOVFLAGS, "flush_packets": "1"}
-            )
+            options = {"movflags": LIVE_MOVFLAGS, "flush_packets": "1", "max_interleave_delta": MAX_INTERLEAVE_US}
+            self.output = av.open(str(path), "w", format="mp4", options=options)
             if mode == PASSTHROUGH:
                 assert template is not None
                 self.stream = self.output.add_stream_from_template(template.stream)
@@ -234,6 +305,7 @@ class ClipWriter:
                 self.stream.width, self.stream.height, self.stream.pix_fmt = info.width, info.height, "yuv420p"
                 self.stream.codec_context.time_base = ENCODER_TIME_BASE
                 self.time_base = ENCODER_TIME_BASE
+            self.sound = None if audio is None else SoundOut(self.output, audio, start)
         except (av.error.FFmpegError, OSError) as exc:
             _discard(path)
             reason = getattr(exc, "strerror", None) or exc
@@ -272,6 +344,10 @@ class ClipWriter:
         self._mux(packets)
         self.frames += 1
 
+    def write_audio(self, chunk: Chunk) -> None:
+        if self.sound is not None:
+            self._mux(self.sound.packets(chunk))
+
     def _mux(self, packets: Iterable[av.Packet[Any]]) -> None:
         try:
             for packet in packets:
@@ -285,6 +361,8 @@ class ClipWriter:
         try:
             if self.mode == ANNOTATED:
                 self._mux(self.stream.encode(None))
+            if self.sound is not None:
+                self._mux(self.sound.flush())
         finally:
             try:
                 self.output.close()
@@ -300,6 +378,7 @@ class Opened:
     connection: int
     info: StreamInfo
     template: StreamTemplate | None
+    audio: AudioTrack | None = None
 
 
 @dataclass(frozen=True)
@@ -356,6 +435,7 @@ class Recorder:
         self._connection = -1
         self._info: StreamInfo | None = None
         self._template: StreamTemplate | None = None
+        self._audio: AudioTrack | None = None
         self._mode = settings.mode
         self._writer: ClipWriter | None = None
         self._writer_wall = 0.0
@@ -463,6 +543,7 @@ class Recorder:
             self.planner.reset()
             self.preroll.clear()
             self._connection, self._info, self._template = item.connection, item.info, item.template
+            self._audio = item.audio
             self._mode = self.settings.mode
             if self._mode == PASSTHROUGH and item.template is None:
                 self._mode = ANNOTATED
@@ -481,6 +562,10 @@ class Recorder:
                 self.planner.motion(start, until)
 
     def _chunk(self, chunk: Chunk) -> None:
+        if chunk.audio:  # the pictures decide when clips start and end; the sound goes along
+            self._write(chunk)
+            self.preroll.add(chunk)
+            return
         action = self.planner.decide(chunk.time, chunk.keyframe)
         if action is Action.START:
             self._open(chunk)
@@ -522,13 +607,17 @@ class Recorder:
         """A full disk first gets room made by the retention policy, then one more try."""
         assert self._info is not None
         try:
-            return ClipWriter(path, self._mode, self._template, self._info, start, root=self._temp_root)
+            return self._writer_at(path, start)
         except RecordError as exc:
             if exc.errno != errno.ENOSPC or self.make_room is None:
                 raise
             freed = self.make_room()
             self.log.warning("disk_full", freed_mb=round(freed / 1e6, 1))
-            return ClipWriter(path, self._mode, self._template, self._info, start, root=self._temp_root)
+            return self._writer_at(path, start)
+
+    def _writer_at(self, path: Path, start: float) -> ClipWriter:
+        assert self._info is not None
+        return ClipWriter(path, self._mode, self._template, self._info, start, root=self._temp_root, audio=self._audio)
 
     def _new_decoder(self) -> av.VideoCodecContext:
         """Annotated clips decode the packets again here, rather than keep decoded pictures queued:
@@ -544,10 +633,14 @@ class Recorder:
 
     def _write(self, chunk: Chunk) -> None:
         writer = self._writer
+        if chunk.audio and writer is not None and chunk.time < writer.start and self._previous is not None:
+            writer = self._previous  # sound from before a cut, while the last clip takes held-back pictures
         if writer is None:
             return
         try:
-            if self._mode == PASSTHROUGH:
+            if chunk.audio:
+                writer.write_audio(chunk)
+            elif self._mode == PASSTHROUGH:
                 writer.write_packet(chunk)
             elif chunk.frames:
                 # the reader's pictures: no second decode (the recorder's own decoder is done with)
@@ -570,7 +663,7 @@ class Recorder:
                 return []
             # Mid-group (the reader stopped passing pictures): decode again from the group's
             # keyframe, kept in the pre-roll; the writer skips the pictures it already has.
-            earlier = [] if chunk.keyframe else self.preroll.last_group()
+            earlier = [] if chunk.keyframe else [c for c in self.preroll.last_group() if not c.audio]
             if not chunk.keyframe and not earlier:
                 return []  # no keyframe seen yet: the next one starts the clip
             self._decoder = self._new_decoder()

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import av
@@ -38,7 +39,7 @@ from vcam.errors import (
     UNREACHABLE,
     SourceError,
 )
-from vcam.frames import Chunk, Connection, Frame, StreamInfo, StreamTemplate, parameter_sets
+from vcam.frames import AudioTrack, Chunk, Connection, Frame, StreamInfo, StreamTemplate, parameter_sets
 
 # Codecs that can be copied into MP4 as they are (browsers play H.264; H.265 plays on phones).
 COPYABLE_CODECS = frozenset({"h264", "hevc"})
@@ -110,13 +111,13 @@ def _classify(exc: BaseException, elapsed: float, limit: float, *, opening: bool
     return SourceError(BAD_STREAM, "the camera's answer is not a video stream that can be read")
 
 
-def _audio(container: av.container.InputContainer) -> str | None:
-    """The first audio track, described for a person; None if the stream has none."""
-    if not container.streams.audio:
+def _track(stream: av.AudioStream) -> AudioTrack | None:
+    """The sound as clips take it; None where FFmpeg cannot describe it for a file (clips then
+    carry the picture only)."""
+    try:
+        return AudioTrack(stream)
+    except (av.error.FFmpegError, ValueError):
         return None
-    ctx = container.streams.audio[0].codec_context
-    channels = ctx.channels
-    return f"{ctx.name}, {ctx.sample_rate} Hz, {channels} channel{'s' if channels != 1 else ''}"
 
 
 def transport_advice(asked: str) -> str:
@@ -178,7 +179,7 @@ class LagTracker:
         return self.lagging_since is not None
 
 
-def _decode(packet: av.Packet[av.VideoStream]) -> list[av.VideoFrame]:
+def _decode(packet: av.Packet[Any]) -> list[av.VideoFrame]:
     try:
         return packet.decode()
     except av.error.InvalidDataError:
@@ -244,12 +245,28 @@ class Timeline:
         self.segments = [*self.segments[-1:], segment]  # the one before stays for late B-frames
         return segment
 
+    def place(self, raw: float) -> float | None:
+        """Our time for a timestamp of another track of the stream (the sound), on the picture's
+        segments; None where it fits none (before the first picture, or a clock of its own). The
+        sound never starts a segment: it cannot move the picture's timeline."""
+        if self.by_arrival:
+            return None
+        for segment in reversed(self.segments):
+            if abs(raw - segment.last_raw) <= MAX_JUMP_S:
+                return raw - segment.raw0 + segment.at
+        return None
+
     def wall_elapsed(self, now: float) -> float:
         return 0.0 if self.started is None else now - self.started
 
     def restart(self) -> None:
         """The file starts over: carry on one frame after where it ended."""
         self.segments = []
+
+
+def _timed(packet: av.Packet[Any]) -> bool:
+    """Does the packet carry data and a time base (an empty one marks the end of a stream)?"""
+    return packet.size > 0 and packet.time_base is not None
 
 
 class AvConnection:
@@ -271,10 +288,19 @@ class AvConnection:
         self.stream = self.container.streams.video[0]
         ctx = self.stream.codec_context
         rate = self.stream.average_rate or self.stream.guessed_rate
+        sound = self.container.streams.audio[0] if self.container.streams.audio else None
+        # HTTP MJPEG has no sound, and no timestamps to put any beside the pictures
+        self.audio = _track(sound) if sound and camera.record.audio and not self.timed_by_arrival else None
         self.info = StreamInfo(
-            ctx.name, ctx.width, ctx.height, float(rate) if rate else None, transport, _audio(self.container)
+            ctx.name,
+            ctx.width,
+            ctx.height,
+            float(rate) if rate else None,
+            transport,
+            None if sound is None else AudioTrack.describe_stream(sound),
         )
         self.template = StreamTemplate.of(self.stream) if ctx.name in COPYABLE_CODECS else None
+        self.audio_dropped = 0  # sound packets that fit no picture's time
 
     def _open(self, scheme: str) -> tuple[av.container.InputContainer, str | None]:
         """The opened input, and the RTSP transport it uses. With RTSP_TRANSPORT=auto, TCP is tried
@@ -306,13 +332,16 @@ class AvConnection:
         last_frame_at = self.clock()
         index = 0
         started = False  # packets before the first keyframe cannot be decoded or recorded
+        streams = [self.stream] if self.audio is None else [self.stream, self.container.streams.audio[0]]
         while True:
             try:
-                for packet in self.container.demux(self.stream):
-                    if not (started or self._first_keyframe(packet, last_frame_at)):
+                for packet in self.container.demux(*streams):
+                    if packet.stream_index != self.stream.index:
+                        yield from self._sound(packet, timeline, last_frame_at, started=started)
                         continue
-                    if packet.size == 0 or packet.time_base is None:
-                        continue  # an empty end-of-stream marker
+                    # nothing before the first keyframe; an empty packet is an end-of-stream marker
+                    if not (started or self._first_keyframe(packet, last_frame_at)) or not _timed(packet):
+                        continue
                     started = True
                     now = self.clock()
                     raw = packet.pts if packet.pts is not None else packet.dts
@@ -337,7 +366,23 @@ class AvConnection:
             self.container.seek(0)
             timeline.restart()
 
-    def _pictures(self, packet: av.Packet[av.VideoStream], timeline: Timeline, now: float, index: int) -> list[Frame]:
+    def _sound(
+        self, packet: av.Packet[Any], timeline: Timeline, last_frame_at: float, *, started: bool
+    ) -> Iterator[Chunk]:
+        """A sound packet on the picture's timeline; none before the first picture, or where its
+        time fits no picture's. A camera that sends sound but no pictures is stalled all the same."""
+        if self.clock() - last_frame_at > self.camera.stall_timeout:
+            what = "picture" if started else "keyframe (whole picture)"
+            raise SourceError(STALLED, f"no {what} for {self.camera.stall_timeout:g} s")
+        if not started or packet.pts is None or not _timed(packet):
+            return
+        t = timeline.place(float(packet.pts * packet.time_base))
+        if t is None:
+            self.audio_dropped += 1
+            return
+        yield Chunk(packet, t, False, (), time.time(), audio=True)
+
+    def _pictures(self, packet: av.Packet[Any], timeline: Timeline, now: float, index: int) -> list[Frame]:
         """The pictures a packet decodes to, on our timeline, numbered from ``index``."""
         frames: list[Frame] = []
         for video in _decode(packet):
@@ -357,7 +402,7 @@ class AvConnection:
             sets = parameter_sets(self.info.codec, keyframe)
             self.template = None if sets is None else StreamTemplate.changed(self.stream, width, height, sets)
 
-    def _first_keyframe(self, packet: av.Packet[av.VideoStream], since: float) -> bool:
+    def _first_keyframe(self, packet: av.Packet[Any], since: float) -> bool:
         """Is this the first packet to use? Nothing decodes before a keyframe. A live stream's first
         keyframe can come before FFmpeg knows its time (RTSP: no pts yet): without B-frames it
         stood one frame before the next packet (see Timeline); with B-frames the next packets come
@@ -366,7 +411,7 @@ class AvConnection:
         if self.clock() - since > self.camera.stall_timeout:
             raise SourceError(STALLED, f"no keyframe (whole picture) for {self.camera.stall_timeout:g} s")
         untimed = packet.pts is None and bool(self.stream.codec_context.has_b_frames)
-        return packet.is_keyframe and packet.size > 0 and packet.time_base is not None and not untimed
+        return packet.is_keyframe and _timed(packet) and not untimed
 
     def _keep_pace(self, stream_elapsed: float, wall_elapsed: float, lag: LagTracker, now: float) -> None:
         """Files play at real speed. While decoding runs behind a camera, decode keyframes only
