@@ -17,6 +17,7 @@ import synthetic
 from conftest import wait_until
 
 from vcam import config
+from vcam.bus import Bus, ClipSaved, MotionEnded, MotionStarted
 from vcam.demo import SyntheticConnection
 from vcam.errors import REFUSED, STALLED, UNAUTHORIZED, SourceError
 from vcam.frames import AudioTrack, Chunk, Frame, StreamInfo, StreamTemplate
@@ -120,14 +121,16 @@ def fail(reason: str) -> Callable[[], FakeConnection]:
 def run_pipeline(tmp_path: Path) -> Iterator[Callable[..., tuple[Pipeline, RecordingLog]]]:
     pipelines: list[Pipeline] = []
 
-    def start(cam: config.CameraConfig, connector: Any, video_dir: Path | None = None) -> tuple[Pipeline, RecordingLog]:
+    def start(
+        cam: config.CameraConfig, connector: Any, video_dir: Path | None = None, events: Bus | None = None
+    ) -> tuple[Pipeline, RecordingLog]:
         log = RecordingLog()
         video = video_dir or tmp_path / "video"
         temp = tmp_path / "video" / ".tmp"
         for folder in (video, temp):  # as the daemon makes them at start-up
             if not folder.exists():
                 folder.mkdir(parents=True)
-        pipeline = Pipeline(cam, video, temp, log, connector=connector)
+        pipeline = Pipeline(cam, video, temp, log, connector=connector, bus=events)
         pipelines.append(pipeline)
         pipeline.start()
         return pipeline, log
@@ -168,7 +171,7 @@ def test_lost_stream_is_logged_once_and_reconnected(run_pipeline: Any) -> None:
     assert lost["reason"] == STALLED and lost["camera"] == "camera"
     again = log.named("camera_connected")[1]
     assert again["failures"] == 2 and again["downtime_s"] >= 0
-    health = pipeline.health()
+    health = pipeline.stats()
     assert health.connected and health.reconnects == 1 and health.frames > 5
 
 
@@ -198,7 +201,7 @@ def test_worker_gets_the_newest_frame_never_a_backlog(run_pipeline: Any) -> None
         assert wait_until(lambda: len(handled) >= 20, 10)
         assert max(behind) <= 0.2  # never more than two frames (0.1 s each) behind the camera
         assert handled[-1] > 10 * len(handled) * 0.1 / 2  # it skipped ahead instead of working through all
-        assert pipeline.health().dropped > len(handled)
+        assert pipeline.stats().dropped > len(handled)
     finally:
         pipeline.request_stop()
         pipeline.join(time.monotonic() + 2)
@@ -252,7 +255,7 @@ def test_unwritable_snapshot_dir_is_logged_once_and_survived(run_pipeline: Any, 
     blocker.write_text("")
     connector, _ = scripted(lambda: FakeConnection(None, interval=0.01))
     pipeline, log = run_pipeline(camera(SNAPSHOT_INTERVAL="0.05"), connector, video_dir=blocker)
-    assert wait_until(lambda: pipeline.health().frames > 100, 5)
+    assert wait_until(lambda: pipeline.stats().frames > 100, 5)
     (failure,) = log.named("snapshot_failed")
     assert "Not a directory" in failure["error"]
     assert pipeline.alive()
@@ -321,6 +324,8 @@ def test_supervisor_restarts_a_wedged_pipeline(tmp_path: Path) -> None:
 
 
 def test_motion_event_is_logged_with_an_outlined_event_snapshot_and_recorded(run_pipeline: Any, tmp_path: Path) -> None:
+    """Also: what happened is published on the bus in order, a subscriber that never reads only
+    loses events (counted), and the stats snapshot says what the camera did."""
     pictures = (f.bgr() for f in synthetic.frames(seconds=8, object_at=synthetic.crossing(start=1, duration=3)))
     still = synthetic.frames(seconds=600)  # then nothing moves
     stream = itertools.chain(pictures, (f.bgr() for f in still))
@@ -329,7 +334,10 @@ def test_motion_event_is_logged_with_an_outlined_event_snapshot_and_recorded(run
         return SyntheticConnection(stream, synthetic.WIDTH, synthetic.HEIGHT, synthetic.FPS, speed=4)
 
     settings = camera(SNAPSHOT_INTERVAL="0", CAMERA_NAME="yard", CLIP_SECONDS="6", PRE_SECONDS="1")
-    _, log = run_pipeline(settings, connector)
+    events = Bus(RecordingLog())
+    seen = events.subscribe("observer")
+    stuck = events.subscribe("stuck", size=1)  # never read
+    pipeline, log = run_pipeline(settings, connector, events=events)
     assert wait_until(lambda: log.named("motion_started"), 10)
     (started,) = log.named("motion_started")
     assert started["area"] >= 0.5 and started["boxes"] >= 1
@@ -346,6 +354,21 @@ def test_motion_event_is_logged_with_an_outlined_event_snapshot_and_recorded(run
     (saved,) = log.named("clip_saved")
     assert saved["duration_s"] == pytest.approx(6, abs=0.2)
     assert Path(saved["path"]).parent.parent == tmp_path / "video" / "yard"
+    published = [e for e in iter(lambda: seen.get(0.1), None)]
+    kinds = [type(e).__name__ for e in published]
+    assert kinds[0] == "CameraConnected"
+    assert kinds.index("MotionStarted") < kinds.index("MotionEnded") < kinds.index("ClipSaved")
+    start = next(e for e in published if isinstance(e, MotionStarted))
+    end = next(e for e in published if isinstance(e, MotionEnded))
+    clip = next(e for e in published if isinstance(e, ClipSaved))
+    assert (start.camera, start.snapshot, start.area) == ("yard", snapshot, started["area"]) and start.boxes
+    assert end.start == start.start
+    assert end.end - end.start == pytest.approx(log.named("motion_ended")[0]["duration_s"], abs=0.05)
+    assert clip.path == Path(saved["path"]) and clip.size == clip.path.stat().st_size
+    assert stuck.dropped == len(published) - 1 and stuck.queue.qsize() == 1
+    stats = pipeline.stats()
+    assert (stats.state, stats.motion, stats.recording, stats.clips_saved) == ("streaming", False, False, 1)
+    assert stats.bytes_written == clip.size and stats.analysed > 0 and stats.frames >= stats.analysed
 
 
 def test_a_region_outside_the_picture_is_a_warning_at_connect(run_pipeline: Any) -> None:

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, Daemon, wait_until
 from test_pipeline import RecordingLog
 
-from vcam import layout, storage
+from vcam import bus, layout, storage
 from vcam.eventlog import EventLog
 from vcam.retention import DAY, Policy
 
@@ -47,17 +47,18 @@ def test_keeper_deletes_by_policy_logs_each_and_leaves_temp_alone(tmp_path: Path
     writing = video / ".tmp" / "cam" / "cam_20200101_000000.mp4"
     writing.parent.mkdir(parents=True)
     writing.write_bytes(b"\0" * 10)
-    forgotten: list[Path] = []
+    told: list[bus.Event] = []
     log = RecordingLog()
     keeper = storage.StorageKeeper(
-        video, video / ".tmp", Policy(retention_days=30, snapshot_retention_days=7), log, on_deleted=forgotten.extend
+        video, video / ".tmp", Policy(retention_days=30, snapshot_retention_days=7), log, publish=told.append
     )
     keeper.enforce()
     assert not old.exists() and not old_snapshot.exists()
     assert recent.exists() and snapshot.exists() and writing.exists()
     assert not old.parent.exists() and not old_snapshot.parent.exists()  # emptied date folders went too
     assert sorted(e["reason"] for e in log.named("file_deleted")) == ["age", "age"]
-    assert sorted(forgotten) == sorted([old, old_snapshot])
+    assert len(told) == 1 and isinstance(told[0], bus.FilesDeleted)
+    assert sorted(told[0].paths) == sorted([old, old_snapshot]) and told[0].reasons == ("age", "age")
 
 
 def test_stored_files_reads_times_from_names(tmp_path: Path) -> None:
@@ -74,11 +75,14 @@ def test_unreachable_limit_is_logged_once(tmp_path: Path) -> None:
     video = tmp_path / "video"
     clip_file(video, "cam", 1)
     log = RecordingLog()
-    keeper = storage.StorageKeeper(video, video / ".tmp", Policy(min_free_bytes=10**18), log)
+    told: list[bus.Event] = []
+    keeper = storage.StorageKeeper(video, video / ".tmp", Policy(min_free_bytes=10**18), log, publish=told.append)
     keeper.enforce()
     keeper.enforce()
     (unreachable,) = log.named("storage_limit_unreachable")
     assert unreachable["limit"] == "min_free"
+    assert len(told) == 1 and isinstance(told[0], bus.StorageLow) and told[0].limit == "min_free"
+    assert told[0].missing > 0
     assert list(video.rglob("*.mp4"))  # nothing deleted for nothing
 
 

@@ -23,7 +23,8 @@ from typing import Any
 from dotenv import dotenv_values
 
 from vcam import __version__, camera_url, config, layout, logs, memory, storage
-from vcam.eventlog import ClipRow, EventLog
+from vcam.bus import Bus, Consumer
+from vcam.eventlog import ClipRow, EventLog, EventLogWriter
 from vcam.systemd import Notifier
 
 # OpenCV and PyAV (and the modules that load them) are imported inside the commands that need
@@ -33,7 +34,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keeps a bad config from restart-looping
-STOP_BUDGET_S = 6.0  # well inside systemd's and Docker's 10 s before SIGKILL
+STOP_BUDGET_S = 6.0  # well inside systemd's and Docker's 10 s before SIGKILL (with the steps after it)
+CONSUMER_DRAIN_S = 1.0  # what subscribers still have queued at stop is written within this
 TICK_S = 1.0
 
 
@@ -283,13 +285,10 @@ def run(settings: config.Config) -> int:
     cv2.setNumThreads(1)  # one thread per pipeline does the image work; OpenCV's pool only adds CPU
     memory.tune_malloc()  # before the threads start, so they share its arenas
 
-    events = open_event_log(settings, log)
+    events = Bus(log)  # the pipelines and the storage keeper publish; the subscribers each have a thread
+    event_log, consumers = subscribers(events, settings, log)
     keeper = storage.StorageKeeper(
-        settings.video_dir,
-        settings.temp_dir,
-        settings.retention,
-        log,
-        on_deleted=events.forget if events is not None else None,
+        settings.video_dir, settings.temp_dir, settings.retention, log, publish=events.publish
     )
 
     def make_pipeline() -> Pipeline:
@@ -298,7 +297,7 @@ def run(settings: config.Config) -> int:
             settings.video_dir,
             settings.temp_dir,
             log,
-            events=events,
+            bus=events,
             make_room=keeper.enforce,
             on_clip=lambda _: keeper.request(),
         )
@@ -314,6 +313,8 @@ def run(settings: config.Config) -> int:
             next="set RTSP_URL in .env to your camera's stream (examples in .env_example), then start vcam again",
             stop="Ctrl-C",
         )
+    for consumer in consumers:
+        consumer.start()
     keeper.start()
     supervisor.start()
     notifier.ready(supervisor.summary(settings.health_timeout)[1])
@@ -331,8 +332,7 @@ def run(settings: config.Config) -> int:
     clean = supervisor.stop(STOP_BUDGET_S)
     keeper.stop()
     keeper.join(time.monotonic() + 1)
-    if events is not None:
-        events.close()
+    stop_subscribers(consumers, event_log)
     health_file.unlink(missing_ok=True)  # no daemon, no health: TEMP_DIR is left empty
     log.info("vcam_stopped", clean=clean, stop_s=round(time.monotonic() - started, 2))
     if not clean:
@@ -343,6 +343,27 @@ def run(settings: config.Config) -> int:
         sys.stderr.flush()
         os._exit(EXIT_OK)
     return EXIT_OK
+
+
+def subscribers(events: Bus, settings: config.Config, log: Any) -> tuple[EventLog | None, list[Consumer]]:
+    """Everything that listens to the bus, each on its own thread: the event log (if it opens)."""
+    event_log = open_event_log(settings, log)
+    consumers = []
+    if event_log is not None:
+        writer = EventLogWriter(event_log, log)
+        consumers.append(Consumer(events.subscribe("eventlog"), writer.handle, log, drain_s=CONSUMER_DRAIN_S))
+    return event_log, consumers
+
+
+def stop_subscribers(consumers: list[Consumer], event_log: EventLog | None) -> None:
+    """After the pipelines: their last events (an event's end, the last clip) are queued by then."""
+    for consumer in consumers:
+        consumer.stop()
+    deadline = time.monotonic() + CONSUMER_DRAIN_S + 0.5
+    for consumer in consumers:
+        consumer.join(deadline)
+    if event_log is not None:
+        event_log.close()
 
 
 HEALTH_STALE_S = 30.0

@@ -9,8 +9,59 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from vcam import layout
+from vcam import bus, layout
+
+
+class EventLogWriter:
+    """The event log as a subscriber of the bus: events and clips are written on its own thread,
+    never on a camera's. The log is a record, not the recording: a database error is logged
+    (once until it heals), never fatal."""
+
+    def __init__(self, events: EventLog, log: Any) -> None:
+        self.events = events
+        self.log = log
+        self._rows: dict[tuple[str, float], int] = {}  # open events: (camera, start) -> row id
+        self._failing: str | None = None
+
+    def handle(self, event: bus.Event) -> None:
+        try:
+            self._write(event)
+        except sqlite3.Error as exc:
+            if str(exc) != self._failing:
+                self.log.error("eventlog_failed", error=str(exc), writing=type(event).__name__)
+            self._failing = str(exc)
+            return
+        if self._failing is not None:
+            self._failing = None
+            self.log.info("eventlog_recovered")
+
+    def _write(self, event: bus.Event) -> None:
+        if isinstance(event, bus.MotionStarted):
+            snapshot = None if event.snapshot is None else str(event.snapshot)
+            self._rows[(event.camera, event.start)] = self.events.event_started(event.camera, event.start, snapshot)
+        elif isinstance(event, bus.MotionProgress):
+            row = self._rows.get((event.camera, event.start))
+            if row is not None:
+                self.events.event_progress(row, event.last_motion, event.peak_area)
+        elif isinstance(event, bus.MotionEnded):
+            row = self._rows.pop((event.camera, event.start), None)
+            if row is not None:
+                self.events.event_ended(row, event.end, event.peak_area)
+        elif isinstance(event, bus.ClipSaved):
+            self.events.clip_saved(
+                event.camera,
+                event.path,
+                start=event.start,
+                duration=event.duration,
+                size=event.size,
+                mode=event.mode,
+                partial=event.partial,
+            )
+        elif isinstance(event, bus.FilesDeleted):
+            self.events.forget(event.paths)
+
 
 # Each entry moves the schema one version on; PRAGMA user_version says how far a database is.
 MIGRATIONS = [

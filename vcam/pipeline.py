@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -18,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vcam import backoff, camera_url, layout, logs, overlay, snapshots, threads
+from vcam import backoff, bus, camera_url, layout, logs, overlay, snapshots, threads
+from vcam.bus import Bus
 from vcam.config import CameraConfig
 from vcam.errors import ENDED, TCP_LEVEL, SourceError
-from vcam.eventlog import EventLog
 from vcam.frames import Connection, Frame, StreamInfo
 from vcam.motion import Box, Detection, EventChange, EventTracker, MotionDetector, MotionEvent, shapes_outside
 from vcam.recorder import Closed, Opened, Recorder, SavedClip
@@ -74,18 +73,54 @@ class LatestFrame:
 
 
 @dataclass(frozen=True)
-class Health:
+class CameraStats:
+    """One camera at one moment, read without a lock from fields its threads keep (each written by
+    one thread only): what the supervisor, STATUS=, the health file, metrics and the UI show."""
+
     camera: str
+    state: str  # "streaming", "connecting" (never streamed yet) or "down"
     connected: bool
-    frames: int
-    dropped: int
+    frames: int  # pictures decoded since start
+    analysed: int  # pictures the detector looked at
+    fps_in: float  # pictures a second, over the last few seconds
+    fps_analysed: float
+    dropped: int  # pictures the worker never took (it takes only the newest)
+    packets_dropped: int  # packets the recorder could not take (it fell far behind)
     reconnects: int
     last_frame_age: float | None  # seconds since the newest frame, None before the first
     running_for: float  # seconds since the pipeline started
     reader_beat_age: float
     worker_beat_age: float
     last_error: str | None
+    motion: bool  # an event is open
+    recording: bool  # a clip is being written
+    clips_saved: int
+    bytes_written: int  # of the clips saved
     last_clip: str | None  # file name of the newest saved clip
+
+
+RATE_WINDOW_S = 5.0  # frames a second are counted over this long
+
+
+class Rate:
+    """Events a second over the last window; updated by one thread, read by any."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.value = 0.0
+        self._since = clock()
+        self._count = 0
+
+    def add(self, count: int = 1) -> None:
+        self._count += count
+        now = self.clock()
+        if now - self._since >= RATE_WINDOW_S:
+            self.value = self._count / (now - self._since)
+            self._since, self._count = now, 0
+
+    def current(self) -> float:
+        """The rate, or 0 once nothing has come for a whole window."""
+        return self.value if self.clock() - self._since < 2 * RATE_WINDOW_S else 0.0
 
 
 class Pipeline:
@@ -100,7 +135,7 @@ class Pipeline:
         *,
         connector: Callable[[CameraConfig], Connection] = connect,
         clock: Callable[[], float] = time.monotonic,
-        events: EventLog | None = None,
+        bus: Bus | None = None,
         make_room: Callable[[], int] | None = None,
         on_clip: Callable[[SavedClip], None] | None = None,
     ) -> None:
@@ -111,7 +146,7 @@ class Pipeline:
         self.clock = clock
         self.stopping = threading.Event()
         self.latest = LatestFrame()
-        self.events = events
+        self.bus = bus  # what happens is published there (the event log and notifiers subscribe)
         self.on_clip = on_clip
         self.recorder = Recorder(
             camera.name,
@@ -128,7 +163,12 @@ class Pipeline:
         self._reader: threading.Thread | None = None
         self._worker: threading.Thread | None = None
         self._connected = False
+        self._ever_connected = False
         self._frames = 0
+        self._analysed = 0
+        self._bytes_written = 0
+        self._fps_in = Rate(clock)
+        self._fps_analysed = Rate(clock)
         self._reconnects = 0
         self._last_frame_at: float | None = None
         self._reader_beat = clock()
@@ -146,7 +186,6 @@ class Pipeline:
         self._boxes: tuple[Box, ...] = ()
         self._last_time = 0.0
         self._last_index = 0
-        self._event_id: int | None = None
         self._progress = Every(EVENT_PROGRESS_S)
         self._picture_size = (0, 0)
 
@@ -196,21 +235,35 @@ class Pipeline:
         dead = [t.name for t in self._threads if not t.is_alive()]
         return dead if self.recorder.alive() else [*dead, f"{self.camera.name}-recorder"]
 
-    def health(self) -> Health:
+    def stats(self) -> CameraStats:
         now = self.clock()
-        return Health(
+        state = "streaming" if self._connected else "down" if self._ever_connected else "connecting"
+        return CameraStats(
             camera=self.camera.name,
+            state=state,
             connected=self._connected,
             frames=self._frames,
+            analysed=self._analysed,
+            fps_in=round(self._fps_in.current(), 2),
+            fps_analysed=round(self._fps_analysed.current(), 2),
             dropped=self.latest.dropped,
+            packets_dropped=self.recorder.dropped,
             reconnects=self._reconnects,
             last_frame_age=None if self._last_frame_at is None else now - self._last_frame_at,
             reader_beat_age=now - self._reader_beat,
             worker_beat_age=max(now - self._worker_beat, now - self.recorder.beat),
             last_error=self._last_error,
             running_for=now - self._started_at,
+            motion=self._events.active is not None,
+            recording=self.recorder.recording,
+            clips_saved=self.recorder.saved,
+            bytes_written=self._bytes_written,
             last_clip=self.recorder.last_clip,
         )
+
+    def _publish(self, event: bus.Event) -> None:
+        if self.bus is not None:
+            self.bus.publish(event)
 
     # --- reader -----------------------------------------------------------------------------
 
@@ -239,6 +292,7 @@ class Pipeline:
                     self.log.warning(
                         "camera_lost", reason=lost.reason, error=lost.detail, retry_in=self.camera.reconnect_delay
                     )
+                    self._publish(bus.CameraLost(self.camera.name, time.time(), lost.reason, lost.detail))
                     self._wait_before_retry(self.camera.reconnect_delay, probe=False)
                     continue
                 failure = lost  # connected, but not one picture came: a failed attempt like any other
@@ -255,6 +309,8 @@ class Pipeline:
                     failures=failures,
                     retry_in=round(delay, 1),
                 )
+            if failures == 1:  # down from the start: said once for the spell, as a lost camera is
+                self._publish(bus.CameraLost(self.camera.name, time.time(), failure.reason, failure.detail))
             last_reason = failure.reason
             self._last_error = f"{failure.reason}: {failure.detail}"
             self._wait_before_retry(delay, probe=failure.reason in TCP_LEVEL)
@@ -286,9 +342,11 @@ class Pipeline:
                     continue
                 self._last_frame_at = now
                 self._frames += len(chunk.frames)
+                self._fps_in.add(len(chunk.frames))
                 if first:
                     first = False
                     self._connected = True
+                    self._ever_connected = True
                     self._log_connected(connection, now - started, failures, down_since)
                 if connection.lagging != lagging:
                     lagging = connection.lagging
@@ -338,6 +396,11 @@ class Pipeline:
             first_frame_s=round(took, 2),
             **extra,
         )
+        self._publish(
+            bus.CameraConnected(
+                self.camera.name, time.time(), info.codec, info.width, info.height, info.fps, info.transport, info.audio
+            )
+        )
 
     def _wait_before_retry(self, delay: float, *, probe: bool) -> None:
         """Sleep ``delay`` (waking for stop); if the port was closed, retry as soon as it opens."""
@@ -380,6 +443,8 @@ class Pipeline:
         if self._gate.due(frame.time):
             assert self._detector is not None
             detection = self._detector.detect(frame.gray())
+            self._analysed += 1
+            self._fps_analysed.add()
             self._boxes = detection.boxes
             moving = detection.area >= self.camera.motion.min_area
             change = self._events.update(frame.time, frame.index, frame.wall, detection, moving)
@@ -394,7 +459,8 @@ class Pipeline:
                     self._log_progress(active)
         if self.snapshots.due(self.clock()):
             path = layout.snapshot_path(self.video_dir, self.camera.name, frame.wall)
-            self._save_snapshot(path, frame, self._boxes)
+            if self._save_snapshot(path, frame, self._boxes):
+                self._publish(bus.SnapshotSaved(self.camera.name, path, frame.wall))
 
     def _new_connection(self, frame: Frame) -> None:
         """A reconnect: close any open event where the old stream ended, learn the scene afresh."""
@@ -418,10 +484,9 @@ class Pipeline:
         event = change.event
         path = layout.event_snapshot_path(self.video_dir, self.camera.name, event.start_wall)
         saved = self._save_snapshot(path, frame, detection.boxes)
-        if self.events is not None:
-            self._event_id = self._logged(
-                lambda log: log.event_started(self.camera.name, event.start_wall, str(path) if saved else None)
-            )
+        rects = tuple((b.x, b.y, b.w, b.h) for b in detection.boxes)
+        area = round(detection.area, 2)
+        self._publish(bus.MotionStarted(self.camera.name, event.start_wall, area, rects, path if saved else None))
         self._progress = Every(EVENT_PROGRESS_S)
         self._progress.due(self.clock())  # the first progress is due a whole interval from now
         self.log.info(
@@ -433,17 +498,13 @@ class Pipeline:
         )
 
     def _log_progress(self, event: MotionEvent) -> None:
-        if self.events is not None and self._event_id is not None:
-            event_id = self._event_id
-            last = event.start_wall + event.last_motion - event.start
-            self._logged(lambda log: log.event_progress(event_id, last, event.peak_area))
+        last = event.start_wall + event.last_motion - event.start
+        self._publish(bus.MotionProgress(self.camera.name, event.start_wall, last, event.peak_area))
 
     def _log_end(self, change: EventChange) -> None:
         event = change.event
-        if self.events is not None and self._event_id is not None:
-            event_id = self._event_id
-            self._logged(lambda log: log.event_ended(event_id, event.start_wall + event.duration, event.peak_area))
-            self._event_id = None
+        end = event.start_wall + event.duration
+        self._publish(bus.MotionEnded(self.camera.name, event.start_wall, end, event.peak_area))
         self.log.info(
             "motion_ended",
             end=logs.local_iso(event.start_wall + event.duration),
@@ -453,29 +514,13 @@ class Pipeline:
         )
 
     def _clip_saved(self, clip: SavedClip) -> None:
-        if self.events is not None:
-            self._logged(
-                lambda log: log.clip_saved(
-                    self.camera.name,
-                    clip.path,
-                    start=clip.start,
-                    duration=clip.duration,
-                    size=clip.size,
-                    mode=clip.mode,
-                    partial=clip.partial,
-                )
-            )
+        """Called on the recorder's publisher thread."""
+        self._bytes_written += clip.size
+        self._publish(
+            bus.ClipSaved(self.camera.name, clip.path, clip.start, clip.duration, clip.size, clip.mode, clip.partial)
+        )
         if self.on_clip is not None:
             self.on_clip(clip)
-
-    def _logged(self, write: Callable[[EventLog], int | None]) -> int | None:
-        """The event log is a record, not the recording: a database error is logged, never fatal."""
-        assert self.events is not None
-        try:
-            return write(self.events)
-        except sqlite3.Error as exc:
-            self.log.error("eventlog_failed", error=str(exc))
-            return None
 
     def _save_snapshot(self, path: Path, frame: Frame, boxes: tuple[Box, ...]) -> bool:
         picture = overlay.annotate(frame.bgr(), boxes, overlay.label(self.camera.name, frame.wall))

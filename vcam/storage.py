@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vcam import layout, threads
+from vcam import bus, layout, threads
 from vcam.retention import Policy, StoredFile, plan
 
 
@@ -220,7 +220,7 @@ class StorageKeeper:
         log: Any,
         *,
         interval: float = 600.0,
-        on_deleted: Callable[[list[Path]], None] | None = None,
+        publish: Callable[[bus.Event], None] | None = None,
         clock: FileClock | None = None,
     ) -> None:
         self.video_dir = video_dir
@@ -228,7 +228,7 @@ class StorageKeeper:
         self.policy = policy
         self.log = log
         self.interval = interval
-        self.on_deleted = on_deleted
+        self.publish = publish  # FilesDeleted and StorageLow go there (the bus)
         self.clock = clock or FileClock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -265,6 +265,10 @@ class StorageKeeper:
                 self.log.exception("storage_error", error=f"{type(exc).__name__}: {exc}")
             self._wake.wait(FREE_CHECK_S)
 
+    def _tell(self, event: bus.Event) -> None:
+        if self.publish is not None:
+            self.publish(event)
+
     def _below_floor(self) -> bool:
         """A cheap statvfs between passes: free space under MIN_FREE_GB starts a pass at once."""
         try:
@@ -278,6 +282,7 @@ class StorageKeeper:
             files = self.clock.dated(stored_files(self.video_dir, self.temp_dir))
             result = plan(files, self.clock.wall(), self.policy, free_bytes(self.video_dir))
             deleted: list[Path] = []
+            reasons: list[str] = []
             for deletion in result.deletions:
                 try:
                     deletion.file.path.unlink()
@@ -287,17 +292,19 @@ class StorageKeeper:
                     self.log.error("delete_failed", path=str(deletion.file.path), error=exc.strerror or str(exc))
                     continue
                 deleted.append(deletion.file.path)
+                reasons.append(deletion.reason)
                 self.log.info(
                     "file_deleted", path=str(deletion.file.path), reason=deletion.reason, size=deletion.file.size
                 )
             if deleted:
                 remove_empty_dirs(self.video_dir, self.temp_dir)
-                if self.on_deleted is not None:
-                    self.on_deleted(deleted)
+                self._tell(bus.FilesDeleted(tuple(deleted), tuple(reasons)))
             for limit, missing in result.shortfall.items():  # said once per limit, not per changing amount
                 if limit not in self._shortfall:
                     self.log.error("storage_limit_unreachable", limit=limit, missing_mb=round(missing / 1e6, 1))
+                    self._tell(bus.StorageLow(limit, missing))
             for limit in self._shortfall.keys() - result.shortfall.keys():
                 self.log.info("storage_limit_met", limit=limit)
+                self._tell(bus.StorageLow(limit, 0))
             self._shortfall = result.shortfall
             return sum(d.file.size for d in result.deletions if d.file.path in deleted)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from vcam.pipeline import Health, Pipeline
+from vcam.pipeline import CameraStats, Pipeline
 
 RECORDER_HANDOVER_S = 5.0
 
@@ -48,7 +48,7 @@ class Supervisor:
         dead = pipeline.dead_threads()
         if dead:
             return "thread died: " + ", ".join(dead)
-        health = pipeline.health()
+        health = pipeline.stats()
         limit = wedge_limit(pipeline.camera.stall_timeout)
         if health.reader_beat_age > limit:
             return f"reader made no progress for {health.reader_beat_age:.0f} s"
@@ -56,15 +56,15 @@ class Supervisor:
             return f"worker made no progress for {health.worker_beat_age:.0f} s"
         return None
 
-    def health(self) -> list[Health]:
-        return [p.health() for p in self.pipelines]
+    def stats(self) -> list[CameraStats]:
+        return [p.stats() for p in self.pipelines]
 
     def summary(self, frame_timeout: float) -> tuple[bool, str]:
         """(healthy, one line for systemd's STATUS= and the health file). Healthy: every pipeline
         beats and has had a frame within ``frame_timeout`` (or started less than that ago)."""
         healthy, parts = True, []
         for pipeline in self.pipelines:
-            h = pipeline.health()
+            h = pipeline.stats()
             quiet_for = h.last_frame_age if h.last_frame_age is not None else h.running_for
             good = self._problem(pipeline) is None and quiet_for <= frame_timeout
             healthy = healthy and good
