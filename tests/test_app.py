@@ -232,3 +232,38 @@ def test_light_commands_load_neither_opencv_nor_pyav(command: str, tmp_path: Pat
         timeout=30,
     )
     assert "loaded: []" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_cameras_file_beside_env_is_read_with_its_folders_beside_it(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("LOG_LEVEL=debug\n")
+    (tmp_path / "vcam.toml").write_text(
+        'video_dir = "recordings"\n[[cameras]]\nname = "front"\nurl = "demo"\n'
+        '[[cameras]]\nname = "yard"\nurl = "rtsp://admin:hunter2@cam/s"\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = vcam("--env-file", str(tmp_path / ".env"), "check", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert f"video_dir={tmp_path / 'recordings'}" in lines and "LOG_LEVEL=debug" in lines
+    assert "cameras[front].url=demo" in lines and "cameras[yard].url=rtsp://admin:***@cam/s" in lines
+    assert "hunter2" not in result.stdout + result.stderr
+
+    (tmp_path / "other.toml").write_text('[[cameras]]\nname = "side"\nurl = "demo"\n')
+    named = vcam("--config", str(tmp_path / "other.toml"), "check", cwd=tmp_path)
+    assert named.returncode == 0 and "cameras[side].url=demo" in named.stdout.splitlines()
+    by_setting = vcam("check", cwd=elsewhere, CONFIG_FILE=str(tmp_path / "other.toml"))
+    assert "cameras[side].url=demo" in by_setting.stdout.splitlines()
+
+
+def test_a_broken_cameras_file_exits_78_saying_where(tmp_path: Path) -> None:
+    (tmp_path / "vcam.toml").write_text('[[cameras]]\nname = "front"\nurl = demo\n')
+    result = vcam("check", cwd=tmp_path, LOG_FORMAT="journal")
+    assert result.returncode == 78 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'vcam.toml'}: not valid TOML: Invalid value (at line 3, column 7)" in result.stderr
+    missing = vcam("--config", str(tmp_path / "nope.toml"), "check", cwd=tmp_path, LOG_FORMAT="journal")
+    assert missing.returncode == 78 and "--config='" in missing.stderr and "no such file" in missing.stderr
+    (tmp_path / "vcam.toml").write_text('[[cameras]]\nname = "front"\nurl = "demo"\nmotion_min_area = "lots"\n')
+    bad = vcam("check", cwd=tmp_path, LOG_FORMAT="journal")
+    assert bad.returncode == 78
+    assert "cameras[front].motion_min_area='lots': expected a number above 0 and at most 100" in bad.stderr

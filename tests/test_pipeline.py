@@ -95,7 +95,7 @@ class FakeConnection:
 
 def camera(**env: str) -> config.CameraConfig:
     settings = {"RTSP_URL": "rtsp://127.0.0.1:9/x", "RECONNECT_DELAY": "0.01", "RECONNECT_MAX_DELAY": "0.02"}
-    return config.parse({**settings, **env}).camera
+    return config.parse({**settings, **env}).cameras[0]
 
 
 def scripted(*steps: Callable[[], FakeConnection]) -> tuple[Callable[[config.CameraConfig], FakeConnection], list[int]]:
@@ -315,7 +315,10 @@ def test_supervisor_restarts_a_wedged_pipeline(tmp_path: Path) -> None:
     supervisor.start()
     supervisor.tick()
     assert supervisor.restarts == 0
+    live, status = supervisor.summary()
+    assert live and status == "0/1 cameras streaming; camera connecting (connecting), last clip none"
     now[0] += 16  # past 2 * STALL_TIMEOUT + 5 with no beat from the reader
+    assert not supervisor.summary()[0]  # wedged: the watchdog is withheld until it is replaced
     supervisor.tick()
     assert supervisor.restarts == 1
     assert "reader made no progress" in log.named("pipeline_restart")[0]["problem"]

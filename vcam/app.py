@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from dotenv import dotenv_values
 from vcam import __version__, camera_url, config, layout, logs, memory, storage
 from vcam.bus import Bus, Consumer
 from vcam.eventlog import ClipRow, EventLog, EventLogWriter
+from vcam.settings import scan_flags, summary
 from vcam.systemd import Notifier
 
 # OpenCV and PyAV (and the modules that load them) are imported inside the commands that need
@@ -48,10 +50,50 @@ class Environment:
     values: dict[str, str]  # the settings file under the process environment: the environment wins
     file: Path | None  # the settings file read, if any
     file_names: tuple[str, ...]  # the names that file sets, to catch typos in it
+    cameras_file: dict[str, Any] | None = None  # the TOML document of several cameras, if there is one
+    cameras_path: Path | None = None
 
 
-def load_environment(env_file: str | None, environ: Mapping[str, str]) -> Environment:
-    """``.env`` (or --env-file) under the process environment: the environment wins."""
+CONFIG_FILE_NAME = "vcam.toml"  # looked for beside .env
+
+
+def load_environment(env_file: str | None, environ: Mapping[str, str], config_file: str | None = None) -> Environment:
+    """``.env`` (or --env-file) under the process environment (the environment wins), and the TOML
+    file of cameras: --config, else CONFIG_FILE, else vcam.toml beside .env if it exists."""
+    environment = _load_env_file(env_file, environ)
+    named = config_file or environment.values.get("CONFIG_FILE", "").strip()
+    env_dir = environment.file.parent if environment.file is not None else Path.cwd()
+    path = Path(named) if named else env_dir / CONFIG_FILE_NAME
+    if not named and not path.is_file():
+        return environment
+    if not path.is_file():
+        what = "--config" if config_file else "CONFIG_FILE"
+        raise EnvFileError(f"{what}={named!r}: no such file")
+    document = read_toml(path.resolve())
+    return dataclasses.replace(environment, cameras_file=document, cameras_path=path.resolve())
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The cameras file as a document; relative folders in it mean folders beside it."""
+    try:
+        document = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise EnvFileError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise EnvFileError(f"{path}: byte {exc.start + 1} is not UTF-8 text (save the file as UTF-8)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise EnvFileError(f"{path}: not valid TOML: {exc}") from None
+    for table in (document, document.get("defaults")):
+        if not isinstance(table, dict):
+            continue
+        for name in config.PATH_SETTINGS:
+            value = table.get(name.lower())
+            if isinstance(value, str) and value.strip() and not Path(value.strip()).is_absolute():
+                table[name.lower()] = str(path.parent / value.strip())
+    return document
+
+
+def _load_env_file(env_file: str | None, environ: Mapping[str, str]) -> Environment:
     path = Path(env_file) if env_file else Path(".env")
     if env_file and not path.is_file():
         raise EnvFileError(f"--env-file {env_file}: no such file")
@@ -81,6 +123,9 @@ def load_environment(env_file: str | None, environ: Mapping[str, str]) -> Enviro
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcam", description="Motion-recording daemon for IP cameras.")
     parser.add_argument("--env-file", help="settings file to read instead of ./.env")
+    parser.add_argument(
+        "--config", help=f"TOML file of cameras (default: CONFIG_FILE, or {CONFIG_FILE_NAME} beside .env)"
+    )
     parser.add_argument("--version", action="version", version=f"vcam {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -102,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="one JSON object per event and line")
     scan.add_argument("--region", action="append", default=[], metavar="SHAPE", help="watch only here: x,y,w,h")
     scan.add_argument("--mask", action="append", default=[], metavar="SHAPE", help="ignore this area: x,y,w,h")
-    for flag, name in SCAN_SETTING_FLAGS.items():
-        scan.add_argument(f"--{flag}", dest=name, metavar="VALUE", help=f"overrides {name}")
+    for flag, setting in scan_flags().items():
+        scan.add_argument(f"--{flag}", dest=setting.name, metavar="VALUE", help=f"{setting.name}: {summary(setting)}")
     for name, what in (("events", "motion events with their clips"), ("clips", "recorded clips")):
         listing = command(name, f"list {what} from the event log, in local time")
         listing.add_argument("--camera")
@@ -129,22 +174,14 @@ def when(text: str) -> float:
 
 
 # vcam scan flags that stand for settings, so the flags are checked exactly like .env values
-SCAN_SETTING_FLAGS = {
-    "algorithm": "MOTION_ALGORITHM",
-    "threshold": "MOTION_THRESHOLD",
-    "min-area": "MOTION_MIN_AREA",
-    "min-frames": "MOTION_MIN_FRAMES",
-    "post-seconds": "MOTION_POST_SECONDS",
-    "detect-width": "DETECT_WIDTH",
-    "detect-fps": "DETECT_FPS",
-}
+SCAN_SETTING_FLAGS = {flag: setting.name for flag, setting in scan_flags().items()}
 
 
 COMMANDS = ("run", "check", "probe", "scan", "events", "clips", "health")
 # The settings each command needs: the others may be wrong without stopping it.
 LISTING_SETTINGS = ("VIDEO_DIR", "EVENTS_DB")
 PROBE_SETTINGS = ("RTSP_URL", "RTSP_TRANSPORT", "STALL_TIMEOUT", "RECORD_AUDIO")
-HEALTH_SETTINGS = ("VIDEO_DIR", "TEMP_DIR")
+HEALTH_SETTINGS = ("VIDEO_DIR", "TEMP_DIR", "HEALTH_TIMEOUT")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,30 +190,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_list = _default_to_run(args_list)
     args = build_parser().parse_args(args_list)
     try:
-        environment = load_environment(args.env_file, os.environ)
+        environment = load_environment(args.env_file, os.environ, args.config)
     except EnvFileError as exc:
         _log_config_problems([str(exc)], os.environ)
         return EXIT_CONFIG
     env = environment.values
+    cameras_file = environment.cameras_file
     if args.command == "probe":
         return probe(args.url, env)
     if args.command == "scan":
         return scan_command(args, env)
     if args.command in ("events", "clips"):
-        return list_command(args, env)
+        return list_command(args, env, cameras_file)
     if args.command == "health":
-        return health_command(env)
-    if getattr(args, "demo", False):
+        return health_command(env, cameras_file)
+    if getattr(args, "demo", False):  # the demo camera alone, whatever the cameras file says
         env["RTSP_URL"] = camera_url.DEMO
+        cameras_file = None
     typos = [_typo_warning(environment, name, guess) for name, guess in config.unknown_settings(environment.file_names)]
     if args.command == "check":
-        return check_command(env, typos)
-    return run_command(env, typos)
+        return check_command(env, cameras_file, typos)
+    return run_command(env, cameras_file, typos)
 
 
-def check_command(env: Mapping[str, str], typos: list[str]) -> int:
+Document = dict[str, Any] | None  # the TOML file of cameras, if there is one
+
+
+def check_command(env: Mapping[str, str], cameras_file: Document, typos: list[str]) -> int:
     """Every problem at once, the folders' included; creates nothing."""
-    settings, found = config.read(env)
+    settings, found = config.read(env, cameras_file)
     problems = [p.text for p in found] + _check_directories(settings, create=False)
     log = _early_log(env)
     for typo in typos:
@@ -189,8 +231,8 @@ def check_command(env: Mapping[str, str], typos: list[str]) -> int:
     return EXIT_OK
 
 
-def run_command(env: Mapping[str, str], typos: list[str]) -> int:
-    settings, found = config.read(env)
+def run_command(env: Mapping[str, str], cameras_file: Document, typos: list[str]) -> int:
+    settings, found = config.read(env, cameras_file)
     problems = [p.text for p in found]
     if not problems:  # folders are made only for settings that are otherwise good
         problems = _check_directories(settings, create=True)
@@ -200,24 +242,25 @@ def run_command(env: Mapping[str, str], typos: list[str]) -> int:
     logs.configure(
         settings.log_level,
         logs.choose_format(settings.log_format, env),
-        secrets=camera_url.secrets(settings.camera.url),
+        secrets=[secret for camera in settings.cameras for secret in camera_url.secrets(camera.url)],
     )
     log = logs.get()
     for typo in typos:
         log.warning("setting_unknown", problem=typo)
-    lock = layout.lock_path(settings.temp_dir, settings.camera.name)
-    try:
-        storage.hold_lock(lock)  # held until the process ends
-    except storage.Locked as exc:
-        log.error(
-            "camera_taken",
-            problem=f"camera {settings.camera.name!r} is already recorded by another vcam (pid {exc.holder}) "
-            f"with TEMP_DIR={str(settings.temp_dir)!r}: stop that one, or give this one another CAMERA_NAME",
-        )
-        return EXIT_CONFIG
-    except OSError as exc:
-        log.error("config_invalid", problem=f"TEMP_DIR={str(settings.temp_dir)!r}: cannot lock {lock}: {exc}")
-        return EXIT_CONFIG
+    for camera in settings.enabled:
+        lock = layout.lock_path(settings.temp_dir, camera.name)
+        try:
+            storage.hold_lock(lock)  # held until the process ends
+        except storage.Locked as exc:
+            log.error(
+                "camera_taken",
+                problem=f"camera {camera.name!r} is already recorded by another vcam (pid {exc.holder}) "
+                f"with TEMP_DIR={str(settings.temp_dir)!r}: stop that one, or give this one another name",
+            )
+            return EXIT_CONFIG
+        except OSError as exc:
+            log.error("config_invalid", problem=f"TEMP_DIR={str(settings.temp_dir)!r}: cannot lock {lock}: {exc}")
+            return EXIT_CONFIG
     return run(settings)
 
 
@@ -227,16 +270,23 @@ def _typo_warning(environment: Environment, name: str, closest: str | None) -> s
 
 
 def _default_to_run(args: list[str]) -> list[str]:
-    """``vcam_runner.py [--env-file F] [--demo]`` means ``run``: put the word where argparse wants it."""
+    """``vcam_runner.py [--env-file F] [--config F] [--demo]`` means ``run``: put the word where
+    argparse wants it."""
     head: list[str] = []
     rest = list(args)
-    if rest[:1] == ["--env-file"] and len(rest) >= 2:
-        head, rest = rest[:2], rest[2:]
-    elif rest and rest[0].startswith("--env-file="):
-        head, rest = rest[:1], rest[1:]
+    while rest:
+        if rest[0] in GLOBAL_OPTIONS and len(rest) >= 2:
+            head, rest = head + rest[:2], rest[2:]
+        elif rest[0].split("=", 1)[0] in GLOBAL_OPTIONS and "=" in rest[0]:
+            head, rest = head + rest[:1], rest[1:]
+        else:
+            break
     if rest and (rest[0] in COMMANDS or rest[0] in ("-h", "--help", "--version")):
         return head + rest
     return [*head, "run", *rest]
+
+
+GLOBAL_OPTIONS = ("--env-file", "--config")
 
 
 def _early_log(env: Mapping[str, str]) -> Any:
@@ -291,22 +341,26 @@ def run(settings: config.Config) -> int:
         settings.video_dir, settings.temp_dir, settings.retention, log, publish=events.publish
     )
 
-    def make_pipeline() -> Pipeline:
-        return Pipeline(
-            settings.camera,
-            settings.video_dir,
-            settings.temp_dir,
-            log,
-            bus=events,
-            make_room=keeper.enforce,
-            on_clip=lambda _: keeper.request(),
-        )
+    def pipeline_of(camera: config.CameraConfig) -> Callable[[], Pipeline]:
+        def make() -> Pipeline:
+            return Pipeline(
+                camera,
+                settings.video_dir,
+                settings.temp_dir,
+                log,
+                bus=events,
+                make_room=keeper.enforce,
+                on_clip=lambda _: keeper.request(),
+            )
 
-    supervisor = Supervisor([make_pipeline], log)
+        return make
+
+    supervisor = Supervisor([pipeline_of(camera) for camera in settings.enabled], log)
     notifier = Notifier(os.environ)
     health_file = layout.health_path(settings.temp_dir, os.getpid())
-    log.info("vcam_started", pid=os.getpid(), version=__version__, cameras=1, video_dir=str(settings.video_dir))
-    if settings.camera.url == camera_url.DEMO:
+    cameras = [camera.name for camera in settings.enabled]
+    log.info("vcam_started", pid=os.getpid(), version=__version__, cameras=cameras, video_dir=str(settings.video_dir))
+    if any(camera.url == camera_url.DEMO for camera in settings.enabled):
         log.info(
             "demo_camera",
             note="this is the built-in demo camera: a car crosses every 20 s",
@@ -317,14 +371,14 @@ def run(settings: config.Config) -> int:
         consumer.start()
     keeper.start()
     supervisor.start()
-    notifier.ready(supervisor.summary(settings.health_timeout)[1])
+    notifier.ready(supervisor.summary()[1])
     while not stop.wait(TICK_S):
         supervisor.tick()
-        healthy, status = supervisor.summary(settings.health_timeout)
+        live, status = supervisor.summary()
         notifier.status(status)
-        if healthy:
-            notifier.watchdog()  # withheld while a camera gives no frames: systemd restarts us
-        write_health(health_file, healthy=healthy, status=status, stopping=False)
+        if live:
+            notifier.watchdog()  # withheld while a pipeline is wedged; a camera that is down is only said
+        write_health(health_file, healthy=live, status=status, stopping=False)
     log.info("vcam_stopping")
     notifier.stopping()
     write_health(health_file, healthy=True, status="stopping", stopping=True)
@@ -366,24 +420,25 @@ def stop_subscribers(consumers: list[Consumer], event_log: EventLog | None) -> N
         event_log.close()
 
 
-HEALTH_STALE_S = 30.0
-
-
 def write_health(path: Path, *, healthy: bool, status: str, stopping: bool) -> None:
     record = {"time": time.time(), "pid": os.getpid(), "healthy": healthy, "stopping": stopping, "status": status}
     with contextlib.suppress(OSError):  # a full disk must not stop the main loop; `vcam health` then says stale
         storage.atomic_write(path, json.dumps(record).encode(), root=path.parent, durable=False)
 
 
-def health_command(env: Mapping[str, str]) -> int:
+def health_command(env: Mapping[str, str], cameras_file: Document) -> int:
     """For Docker's HEALTHCHECK: 0 if every running daemon's health file is fresh and says healthy
     (or stopping). Each daemon writes its own, so two daemons sharing TEMP_DIR never mix them up."""
     try:
-        settings = config.parse(env, needed=HEALTH_SETTINGS)
+        settings = config.parse(env, needed=HEALTH_SETTINGS, file=cameras_file)
     except config.ConfigError as exc:
         print(f"unhealthy: bad configuration: {exc.problems[0]}")
         return EXIT_FAILED
-    verdicts = [_health_of(path) for pid, path in layout.health_files(settings.temp_dir) if _running(pid)]
+    verdicts = [
+        _health_of(path, settings.health_timeout)
+        for pid, path in layout.health_files(settings.temp_dir)
+        if _running(pid)
+    ]
     if not verdicts:
         print(f"unhealthy: no running daemon has a health file in {settings.temp_dir} (is the daemon running?)")
         return EXIT_FAILED
@@ -402,7 +457,9 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _health_of(path: Path) -> tuple[bool, str]:
+def _health_of(path: Path, stale_after: float) -> tuple[bool, str]:
+    """A daemon writes its health file every second: one older than HEALTH_TIMEOUT is a daemon that
+    stopped making progress (frozen, wedged), whatever it last said."""
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -410,7 +467,7 @@ def _health_of(path: Path) -> tuple[bool, str]:
     if record.get("stopping"):
         return True, "stopping"
     age = time.time() - float(record.get("time", 0))
-    if age > HEALTH_STALE_S:
+    if age > stale_after:
         return False, f"unhealthy: the daemon has not reported for {age:.0f} s"
     healthy = bool(record.get("healthy"))
     return healthy, ("healthy: " if healthy else "unhealthy: ") + str(record.get("status", ""))
@@ -441,7 +498,7 @@ def probe(url: str, env: Mapping[str, str]) -> int:
 
     settings_env = dict(env, RTSP_URL=url)
     try:
-        camera = config.parse(settings_env, needed=PROBE_SETTINGS).camera
+        (camera,) = config.parse(settings_env, needed=PROBE_SETTINGS).cameras
     except config.ConfigError as exc:
         for problem in exc.problems:
             print(f"vcam probe: {problem}", file=sys.stderr)
@@ -537,10 +594,10 @@ def local(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch))
 
 
-def list_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def list_command(args: argparse.Namespace, env: Mapping[str, str], cameras_file: Document) -> int:
     """``vcam events`` / ``vcam clips``: what the event log holds, filtered."""
     try:
-        db = config.parse(env, needed=LISTING_SETTINGS).events_db
+        db = config.parse(env, needed=LISTING_SETTINGS, file=cameras_file).events_db
     except config.ConfigError as exc:
         for problem in exc.problems:
             print(f"vcam {args.command}: {problem}", file=sys.stderr)

@@ -1,37 +1,80 @@
-"""Settings: parsed from a plain mapping (environment + .env), every error collected and named.
+"""Settings parsed into frozen dataclasses: from the environment (+ .env) for one camera, or from a
+TOML document for several, every error collected and named by its place (``MOTION_MIN_AREA='x'``,
+``cameras[front].motion_min_area='x'``, ``defaults.clip_seconds=…``).
 
 Pure, and a leaf: it imports nothing of vcam's that does I/O or loads OpenCV or PyAV, so
-`vcam health` and `vcam check` start fast. Checks that need the filesystem live in app.py.
+`vcam health` and `vcam check` start fast. Reading files, and checks that need the filesystem,
+live in app.py. What each setting is (kind, default, help) is written once, in settings.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 from vcam import camera_url
 from vcam.retention import Policy
+from vcam.settings import (
+    ALGORITHMS,
+    ANNOTATED,
+    BY_KEY,
+    BY_NAME,
+    DEFAULTS,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    PASSTHROUGH,
+    PATH_SETTINGS,
+    RECORD_MODES,
+    SHAPES_EXPECTED,
+    TRANSPORTS,
+    Point,
+    Polygon,
+    Setting,
+    format_shape,
+    format_shapes,
+    parse_shapes,
+    rectangle,
+)
 
-T = TypeVar("T")
+__all__ = [
+    "ALGORITHMS",
+    "ANNOTATED",
+    "DEFAULTS",
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "PASSTHROUGH",
+    "PATH_SETTINGS",
+    "RECORD_MODES",
+    "SHAPES_EXPECTED",
+    "TRANSPORTS",
+    "CameraConfig",
+    "Config",
+    "ConfigError",
+    "MotionSettings",
+    "Point",
+    "Polygon",
+    "Problem",
+    "RecordSettings",
+    "format_shape",
+    "format_shapes",
+    "parse",
+    "parse_motion",
+    "parse_shapes",
+    "read",
+    "rectangle",
+]
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("auto", "console", "json", "journal")
-TRANSPORTS = ("auto", "tcp", "udp")  # auto: TCP, or UDP when the camera refuses TCP
 GB = 1_000_000_000
 _CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+SHOWN_VALUE_CHARS = 80  # a value echoed in an error is cut to this
 
 
-# --- what the pure stages are configured with (motion.py and recorder.py use these) ----------
-
-Point = tuple[int, int]
-Polygon = tuple[Point, ...]
-
-ALGORITHMS = ("gauss", "mog2")
+# --- what the stages are configured with ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -47,20 +90,6 @@ class MotionSettings:
     mask: tuple[Polygon, ...] = ()  # never watch these
 
 
-def rectangle(x: int, y: int, w: int, h: int) -> Polygon:
-    return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
-
-
-def format_shape(shape: Polygon) -> str:
-    return ",".join(f"{x},{y}" for x, y in shape)
-
-
-ANNOTATED = "annotated"
-PASSTHROUGH = "passthrough"
-RECORD_MODES = (ANNOTATED, PASSTHROUGH)
-SWITCH = ("on", "off")
-
-
 @dataclass(frozen=True)
 class RecordSettings:
     mode: str = ANNOTATED
@@ -71,7 +100,7 @@ class RecordSettings:
 
 @dataclass(frozen=True)
 class CameraConfig:
-    """What one pipeline needs; several of these will live in one Config when multi-camera lands."""
+    """What one pipeline needs."""
 
     name: str
     url: str
@@ -82,11 +111,13 @@ class CameraConfig:
     snapshot_interval: float
     motion: MotionSettings
     record: RecordSettings
+    enabled: bool = True
+    shown: tuple[tuple[str, str], ...] = ()  # (place, value) of each setting for `vcam check`, masked
 
 
 @dataclass(frozen=True)
 class Config:
-    camera: CameraConfig
+    cameras: tuple[CameraConfig, ...]  # enabled or not; in the order given
     video_dir: Path
     temp_dir: Path
     events_db: Path
@@ -94,92 +125,35 @@ class Config:
     health_timeout: float
     log_level: str
     log_format: str
+    from_file: bool = False  # the cameras came from a TOML file
+    shown: tuple[tuple[str, str], ...] = ()  # the process-wide settings, for `vcam check`
+
+    @property
+    def enabled(self) -> tuple[CameraConfig, ...]:
+        return tuple(c for c in self.cameras if c.enabled)
 
     def describe(self) -> list[tuple[str, str]]:
-        """Settings as (NAME, shown value) for ``vcam check``, passwords masked."""
-        cam = self.camera
-        return [
-            ("RTSP_URL", camera_url.mask(cam.url)),
-            ("CAMERA_NAME", cam.name),
-            ("VIDEO_DIR", str(self.video_dir)),
-            ("TEMP_DIR", str(self.temp_dir)),
-            ("SNAPSHOT_INTERVAL", _num(cam.snapshot_interval)),
-            ("RTSP_TRANSPORT", cam.transport),
-            ("RECONNECT_DELAY", _num(cam.reconnect_delay)),
-            ("RECONNECT_MAX_DELAY", _num(cam.reconnect_max_delay)),
-            ("STALL_TIMEOUT", _num(cam.stall_timeout)),
-            ("MOTION_ALGORITHM", cam.motion.algorithm),
-            ("MOTION_THRESHOLD", _num(cam.motion.threshold)),
-            ("MOTION_MIN_AREA", _num(cam.motion.min_area)),
-            ("MOTION_MIN_FRAMES", str(cam.motion.min_frames)),
-            ("MOTION_POST_SECONDS", _num(cam.motion.post_seconds)),
-            ("MOTION_REGIONS", format_shapes(cam.motion.regions)),
-            ("MOTION_MASK", format_shapes(cam.motion.mask)),
-            ("DETECT_WIDTH", str(cam.motion.detect_width)),
-            ("DETECT_FPS", _num(cam.motion.detect_fps)),
-            ("RECORD_MODE", cam.record.mode),
-            ("CLIP_SECONDS", _num(cam.record.clip_seconds)),
-            ("PRE_SECONDS", _num(cam.record.pre_seconds)),
-            ("RECORD_AUDIO", "on" if cam.record.audio else "off"),
-            ("EVENTS_DB", str(self.events_db)),
-            ("RETENTION_DAYS", _num(self.retention.retention_days)),
-            ("SNAPSHOT_RETENTION_DAYS", _num(self.retention.snapshot_retention_days)),
-            ("MAX_STORAGE_GB", _num(self.retention.max_storage_bytes / GB)),
-            ("MIN_FREE_GB", _num(self.retention.min_free_bytes / GB)),
-            ("HEALTH_TIMEOUT", _num(self.health_timeout)),
-            ("LOG_LEVEL", self.log_level),
-            ("LOG_FORMAT", self.log_format),
-        ]
+        """Settings as (place, shown value) for ``vcam check``, passwords masked."""
+        described = list(self.shown)
+        for camera in self.cameras:
+            described += camera.shown
+        return described
 
 
-# The one place defaults live; .env_example documents the same values.
-DEFAULTS: dict[str, str] = {
-    "VIDEO_DIR": "video",
-    "TEMP_DIR": "",
-    "CAMERA_NAME": "camera",
-    "SNAPSHOT_INTERVAL": "60",
-    "RTSP_TRANSPORT": "auto",
-    "RECONNECT_DELAY": "5",
-    "RECONNECT_MAX_DELAY": "60",
-    "STALL_TIMEOUT": "10",
-    "MOTION_ALGORITHM": "gauss",
-    "MOTION_THRESHOLD": "16",
-    "MOTION_MIN_AREA": "0.5",
-    "MOTION_MIN_FRAMES": "2",
-    "MOTION_POST_SECONDS": "2",
-    "MOTION_REGIONS": "",
-    "MOTION_MASK": "",
-    "DETECT_WIDTH": "320",
-    "DETECT_FPS": "5",
-    "RECORD_MODE": "annotated",
-    "CLIP_SECONDS": "30",
-    "PRE_SECONDS": "3",
-    "RECORD_AUDIO": "on",
-    "EVENTS_DB": "",
-    "RETENTION_DAYS": "30",
-    "SNAPSHOT_RETENTION_DAYS": "7",
-    "MAX_STORAGE_GB": "0",
-    "MIN_FREE_GB": "1",
-    "HEALTH_TIMEOUT": "300",
-    "LOG_LEVEL": "info",
-    "LOG_FORMAT": "auto",
-}
-
-
-PATH_SETTINGS = ("VIDEO_DIR", "TEMP_DIR", "EVENTS_DB")
-SHOWN_VALUE_CHARS = 80  # a value echoed in an error is cut to this
+# --- problems -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One bad setting: ``setting`` names it, ``text`` says ``NAME='value': expected …``."""
+    """One bad setting: ``setting`` names it (as in the environment), ``text`` says
+    ``PLACE='value': expected …``."""
 
     setting: str
     text: str
 
 
 class ConfigError(Exception):
-    """All problems found in one pass, each as ``NAME='value': expected …``."""
+    """All problems found in one pass, each as ``PLACE='value': expected …``."""
 
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("; ".join(p.text for p in problems))
@@ -188,17 +162,17 @@ class ConfigError(Exception):
 
 
 def known_settings() -> frozenset[str]:
-    return frozenset({*DEFAULTS, "RTSP_URL"})
+    return frozenset(DEFAULTS)
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    return next(iter(difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)), None)
 
 
 def unknown_settings(names: Iterable[str]) -> list[tuple[str, str | None]]:
     """Names that are no setting of ours (a typo in .env), each with the closest known one."""
     known = known_settings()
-    return [
-        (name, next(iter(difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)), None))
-        for name in names
-        if name not in known
-    ]
+    return [(name, closest(name.upper(), known)) for name in names if name not in known]
 
 
 def shown(value: str) -> str:
@@ -211,101 +185,66 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
+# --- reading values through layers ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Where values come from, and how a place in it is named: the environment says
+    ``MOTION_MIN_AREA``, a camera of the TOML file ``cameras[front].motion_min_area``."""
+
+    values: Mapping[str, str]  # by setting name
+    place: Callable[[Setting], str]
+
+
+def env_layer(env: Mapping[str, str]) -> Layer:
+    return Layer(env, lambda s: s.name)
+
+
 class _Reader:
-    """Reads settings from the mapping and collects problems instead of stopping at the first."""
+    """Reads settings through its layers (the first that sets one wins) and collects problems
+    instead of stopping at the first."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
+    def __init__(self, layers: list[Layer]) -> None:
+        self.layers = layers
         self.problems: list[Problem] = []
+        self._shown: dict[str, tuple[str, str]] = {}  # by name: (place, value as `vcam check` shows it)
 
-    def raw(self, name: str) -> str:
-        value = self.env.get(name)
-        if value is None or value.strip() == "":
-            return DEFAULTS.get(name, "")
-        return value.strip()
+    def show(self, name: str, text: str) -> None:
+        self._shown[name] = (self.raw(name)[1], camera_url.mask(text))
 
-    def fail(self, name: str, value: str, expected: str) -> None:
-        self.problems.append(Problem(name, f"{name}={shown(value)!r}: expected {expected}"))
+    def shown(self) -> tuple[tuple[str, str], ...]:
+        return tuple(self._shown.values())
 
-    def parse(self, name: str, convert: Callable[[str], T], expected: str, fallback: T) -> T:
-        value = self.raw(name)
+    def raw(self, name: str) -> tuple[str, str]:
+        """(value, place) of a setting: the default, placed in the first layer, if none sets it."""
+        setting = BY_NAME[name]
+        for layer in self.layers:
+            value = layer.values.get(name)
+            if value is not None and value.strip() != "":
+                return value.strip(), layer.place(setting)
+        return setting.default, self.layers[0].place(setting)
+
+    def fail(self, name: str, expected: str) -> None:
+        value, place = self.raw(name)
+        self.problems.append(Problem(name, f"{place}={shown(value)!r}: expected {expected}"))
+
+    def get(self, name: str) -> Any:
+        """The parsed value, or the kind's fallback (and a problem); remembered for `vcam check`."""
+        setting = BY_NAME[name]
+        value, place = self.raw(name)
         try:
-            return convert(value)
+            parsed = setting.kind.parse(value)
         except ValueError:
-            self.fail(name, value, expected)
-            return fallback
-
-    def seconds(self, name: str, *, allow_zero: bool = False, unit: str = "seconds") -> float:
-        def convert(text: str) -> float:
-            number = float(text)
-            if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-                raise ValueError(text)
-            return number
-
-        expected = f"a number of {unit} >= 0" if allow_zero else f"a number of {unit} > 0"
-        return self.parse(name, convert, expected, 1.0)
-
-    def number(self, name: str, low: float, high: float) -> float:
-        def convert(text: str) -> float:
-            number = float(text)
-            if not (math.isfinite(number) and low < number <= high):
-                raise ValueError(text)
-            return number
-
-        return self.parse(name, convert, f"a number above {_num(low)} and at most {_num(high)}", high)
-
-    def integer(self, name: str, low: int, high: int) -> int:
-        def convert(text: str) -> int:
-            number = int(text)
-            if not low <= number <= high:
-                raise ValueError(text)
-            return number
-
-        return self.parse(name, convert, f"a whole number from {low} to {high}", low)
-
-    def shapes(self, name: str) -> tuple[Polygon, ...]:
-        return self.parse(name, parse_shapes, SHAPES_EXPECTED, ())
-
-    def choice(self, name: str, choices: tuple[str, ...]) -> str:
-        def convert(text: str) -> str:
-            if text.lower() not in choices:
-                raise ValueError(text)
-            return text.lower()
-
-        return self.parse(name, convert, "one of " + "|".join(choices), choices[0])
-
-
-SHAPES_EXPECTED = "rectangles 'x,y,w,h' or polygons 'x1,y1,x2,y2,x3,y3,…' in pixels, separated by ';'"
-
-
-def parse_shapes(text: str) -> tuple[Polygon, ...]:
-    """``x,y,w,h`` is a rectangle; six or more numbers are a polygon's corners; ``;`` separates shapes."""
-    shapes: list[Polygon] = []
-    for part in text.split(";"):
-        if not part.strip():
-            continue
-        numbers = [int(v) for v in part.replace(" ", "").split(",")]
-        if any(n < 0 for n in numbers):
-            raise ValueError(part)
-        if len(numbers) == 4:
-            x, y, w, h = numbers
-            if w <= 0 or h <= 0:
-                raise ValueError(part)
-            shapes.append(rectangle(x, y, w, h))
-        elif len(numbers) >= 6 and len(numbers) % 2 == 0:
-            shapes.append(tuple(zip(numbers[::2], numbers[1::2], strict=True)))
-        else:
-            raise ValueError(part)
-    return tuple(shapes)
-
-
-def format_shapes(shapes: tuple[Polygon, ...]) -> str:
-    return "; ".join(format_shape(shape) for shape in shapes)
+            self.fail(name, setting.kind.expected)
+            parsed = setting.kind.fallback
+        self._shown[name] = (place, camera_url.mask(setting.kind.show(parsed)))
+        return parsed
 
 
 def parse_motion(env: Mapping[str, str]) -> MotionSettings:
     """Just the motion settings (``vcam scan`` needs no camera); raises ConfigError."""
-    r = _Reader(env)
+    r = _Reader([env_layer(env)])
     motion = _motion(r)
     if r.problems:
         raise ConfigError(r.problems)
@@ -314,55 +253,106 @@ def parse_motion(env: Mapping[str, str]) -> MotionSettings:
 
 def _motion(r: _Reader) -> MotionSettings:
     return MotionSettings(
-        algorithm=r.choice("MOTION_ALGORITHM", ALGORITHMS),
-        threshold=r.number("MOTION_THRESHOLD", 0, 1000),
-        min_area=r.number("MOTION_MIN_AREA", 0, 100),
-        min_frames=r.integer("MOTION_MIN_FRAMES", 1, 1000),
-        post_seconds=r.seconds("MOTION_POST_SECONDS", allow_zero=True),
-        regions=r.shapes("MOTION_REGIONS"),
-        mask=r.shapes("MOTION_MASK"),
-        detect_width=r.integer("DETECT_WIDTH", 64, 3840),
-        detect_fps=r.number("DETECT_FPS", 0, 120),
+        algorithm=r.get("MOTION_ALGORITHM"),
+        threshold=r.get("MOTION_THRESHOLD"),
+        min_area=r.get("MOTION_MIN_AREA"),
+        min_frames=r.get("MOTION_MIN_FRAMES"),
+        post_seconds=r.get("MOTION_POST_SECONDS"),
+        regions=r.get("MOTION_REGIONS"),
+        mask=r.get("MOTION_MASK"),
+        detect_width=r.get("DETECT_WIDTH"),
+        detect_fps=r.get("DETECT_FPS"),
     )
 
 
 def _record(r: _Reader) -> RecordSettings:
-    clip_seconds = r.number("CLIP_SECONDS", 1, 3600)
-    pre_seconds = r.seconds("PRE_SECONDS", allow_zero=True)
+    mode = r.get("RECORD_MODE")
+    clip_seconds = r.get("CLIP_SECONDS")
+    pre_seconds = r.get("PRE_SECONDS")
     if pre_seconds >= clip_seconds:
-        r.fail("PRE_SECONDS", r.raw("PRE_SECONDS"), f"less than CLIP_SECONDS ({_num(clip_seconds)})")
-    mode = r.choice("RECORD_MODE", RECORD_MODES)
-    return RecordSettings(mode, clip_seconds, pre_seconds, audio=r.choice("RECORD_AUDIO", SWITCH) == "on")
+        r.fail("PRE_SECONDS", f"less than CLIP_SECONDS ({_num(clip_seconds)})")
+    return RecordSettings(mode, clip_seconds, pre_seconds, audio=r.get("RECORD_AUDIO"))
 
 
-def _camera_url(reader: _Reader) -> str:
-    url = reader.raw("RTSP_URL")
+URL_EXPECTED = "rtsp://user:pass@host/path, http(s):// (MJPEG), a video file, or 'demo'"
+
+
+def _camera_url(r: _Reader) -> str:
+    url, place = r.raw("RTSP_URL")
+    r.show("RTSP_URL", url)
     if not url:
-        reader.problems.append(
-            Problem(
-                "RTSP_URL",
-                "RTSP_URL is not set: expected rtsp://user:pass@host/path, http(s):// (MJPEG), a video file, or 'demo'",
-            )
-        )
+        r.problems.append(Problem("RTSP_URL", f"{place} is not set: expected {URL_EXPECTED}"))
         return camera_url.DEMO
     scheme = camera_url.scheme_of(url)
     if scheme in camera_url.NETWORK_SCHEMES:
         encoding = camera_url.ffmpeg_authority_problem(url)
         if encoding is not None:
-            reader.fail("RTSP_URL", url, encoding)
+            r.fail("RTSP_URL", encoding)
         elif camera_url.endpoint(url) is None:
-            reader.fail("RTSP_URL", url, "a URL with a host, like rtsp://host:554/path")
+            r.fail("RTSP_URL", "a URL with a host, like rtsp://host:554/path")
     elif scheme not in (camera_url.DEMO, "file"):
-        reader.fail("RTSP_URL", url, "rtsp://, rtsps://, http://, https://, a video file path, or 'demo'")
+        r.fail("RTSP_URL", "rtsp://, rtsps://, http://, https://, a video file path, or 'demo'")
     return url
 
 
-def parse(env: Mapping[str, str], needed: Iterable[str] | None = None) -> Config:
-    """Build a Config from the environment mapping, or raise ConfigError naming every bad setting.
+def _camera(r: _Reader) -> CameraConfig:
+    url = _camera_url(r)
+    name = r.get("CAMERA_NAME")
+    if not _CAMERA_NAME.match(name):
+        r.fail("CAMERA_NAME", "letters, digits, '-' or '_' (up to 64; used in file names)")
+    reconnect_delay = r.get("RECONNECT_DELAY")
+    reconnect_max_delay = r.get("RECONNECT_MAX_DELAY")
+    if reconnect_max_delay < reconnect_delay:
+        r.fail("RECONNECT_MAX_DELAY", f"at least RECONNECT_DELAY ({_num(reconnect_delay)})")
+    camera = CameraConfig(
+        name=name,
+        url=url,
+        transport=r.get("RTSP_TRANSPORT"),
+        reconnect_delay=reconnect_delay,
+        reconnect_max_delay=reconnect_max_delay,
+        stall_timeout=r.get("STALL_TIMEOUT"),
+        snapshot_interval=r.get("SNAPSHOT_INTERVAL"),
+        motion=_motion(r),
+        record=_record(r),
+        enabled=r.get("CAMERA_ENABLED"),
+    )
+    return dataclasses.replace(camera, shown=r.shown())
+
+
+def _process(r: _Reader, cameras: tuple[CameraConfig, ...], from_file: bool) -> Config:
+    video_dir = Path(r.get("VIDEO_DIR"))
+    temp_text = r.get("TEMP_DIR")
+    temp_dir = Path(temp_text) if temp_text else video_dir / ".tmp"
+    r.show("TEMP_DIR", str(temp_dir))
+    events_text = r.get("EVENTS_DB")
+    events_db = Path(events_text) if events_text else video_dir / "events.sqlite3"
+    r.show("EVENTS_DB", str(events_db))
+    return Config(
+        cameras=cameras,
+        video_dir=video_dir,
+        temp_dir=temp_dir,
+        events_db=events_db,
+        retention=Policy(
+            retention_days=r.get("RETENTION_DAYS"),
+            snapshot_retention_days=r.get("SNAPSHOT_RETENTION_DAYS"),
+            max_storage_bytes=round(r.get("MAX_STORAGE_GB") * GB),
+            min_free_bytes=round(r.get("MIN_FREE_GB") * GB),
+        ),
+        health_timeout=r.get("HEALTH_TIMEOUT"),
+        log_level=r.get("LOG_LEVEL"),
+        log_format=r.get("LOG_FORMAT"),
+        from_file=from_file,
+        shown=r.shown(),
+    )
+
+
+def parse(env: Mapping[str, str], needed: Iterable[str] | None = None, file: Mapping[str, Any] | None = None) -> Config:
+    """Build a Config from the environment mapping (and a TOML document, if there is one), or raise
+    ConfigError naming every bad setting.
 
     With ``needed``, only problems with those settings count: a command that reads the event log
-    runs whatever is wrong with the camera's settings (bad ones keep their defaults)."""
-    config, problems = read(env)
+    runs whatever is wrong with the camera's settings (bad ones keep their fallbacks)."""
+    config, problems = read(env, file)
     if needed is not None:
         wanted = set(needed)
         problems = [p for p in problems if p.setting in wanted]
@@ -371,47 +361,136 @@ def parse(env: Mapping[str, str], needed: Iterable[str] | None = None) -> Config
     return config
 
 
-def read(env: Mapping[str, str]) -> tuple[Config, list[Problem]]:
+def read(env: Mapping[str, str], file: Mapping[str, Any] | None = None) -> tuple[Config, list[Problem]]:
     """The Config (bad settings replaced by fallbacks) and every problem found."""
-    r = _Reader(env)
-    url = _camera_url(r)
-    name = r.raw("CAMERA_NAME")
-    if not _CAMERA_NAME.match(name):
-        r.fail("CAMERA_NAME", name, "letters, digits, '-' or '_' (up to 64; used in file names)")
-    reconnect_delay = r.seconds("RECONNECT_DELAY")
-    reconnect_max_delay = r.seconds("RECONNECT_MAX_DELAY")
-    if reconnect_max_delay < reconnect_delay:
-        r.fail(
-            "RECONNECT_MAX_DELAY", r.raw("RECONNECT_MAX_DELAY"), f"at least RECONNECT_DELAY ({_num(reconnect_delay)})"
+    if file is None:
+        camera_reader, process_reader = _Reader([env_layer(env)]), _Reader([env_layer(env)])
+        camera = _camera(camera_reader)
+        config = _process(process_reader, (camera,), from_file=False)
+        return config, camera_reader.problems + process_reader.problems
+    return _read_file(env, file)
+
+
+# --- the TOML file ----------------------------------------------------------------------------------
+
+
+def _toml_text(value: Any) -> str | None:
+    """A TOML value as the text the kinds parse; None if it is of no kind a setting takes. Shapes
+    may also be arrays: [[x, y, w, h], [x1, y1, x2, y2, x3, y3]]."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    if isinstance(value, list) and all(
+        isinstance(shape, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in shape)
+        for shape in value
+    ):
+        return "; ".join(",".join(str(n) for n in shape) for shape in value)
+    return None
+
+
+def _table(
+    table: Mapping[str, Any], where: str, allowed: Callable[[Setting], str | None], problems: list[Problem]
+) -> dict[str, str]:
+    """One table's keys as setting values by name; unknown keys, keys out of place and values of
+    the wrong type are problems named ``where.key``."""
+    values: dict[str, str] = {}
+    for key, value in table.items():
+        place = f"{where}.{key}" if where else key
+        setting = BY_KEY.get(key)
+        if setting is None:
+            guess = closest(key, BY_KEY)
+            hint = f"; did you mean {guess}?" if guess else " (see vcam.toml.example)"
+            problems.append(Problem(key.upper(), f"{place}: not a vcam setting{hint}"))
+            continue
+        refused = allowed(setting)
+        if refused is not None:
+            problems.append(Problem(setting.name, f"{place}: {refused}"))
+            continue
+        text = _toml_text(value)
+        if text is None:
+            problems.append(Problem(setting.name, f"{place}: expected {setting.kind.expected}"))
+            continue
+        values[setting.name] = text
+    return values
+
+
+def _process_only(setting: Setting) -> str | None:
+    return "is set per camera: put it in [defaults] or a [[cameras]] entry" if setting.camera else None
+
+
+def _camera_only(setting: Setting) -> str | None:
+    return None if setting.camera else "is process-wide: set it at the top level or in [defaults]"
+
+
+def _anywhere(setting: Setting) -> str | None:
+    return None
+
+
+def _read_file(env: Mapping[str, str], file: Mapping[str, Any]) -> tuple[Config, list[Problem]]:
+    problems: list[Problem] = []
+    top = {k: v for k, v in file.items() if k not in ("defaults", "cameras")}
+    defaults_table = file.get("defaults", {})
+    entries = file.get("cameras", [])
+    if not isinstance(defaults_table, dict):
+        problems.append(Problem("CONFIG_FILE", "defaults: expected a table: [defaults]"))
+        defaults_table = {}
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        problems.append(Problem("CONFIG_FILE", "cameras: expected tables: [[cameras]]"))
+        entries = []
+    top_values = _table(top, "", _process_only, problems)
+    defaults = _table(defaults_table, "defaults", _anywhere, problems)
+
+    # process-wide: the environment wins over the file's top level, which wins over [defaults]
+    r = _Reader(
+        [
+            env_layer(env),
+            Layer(top_values, lambda s: s.toml_key),
+            Layer(defaults, _under("defaults")),
+        ]
+    )
+    config = _process(r, (), from_file=True)
+    problems += r.problems
+
+    cameras: list[CameraConfig] = []
+    seen: dict[str, str] = {}
+    if not entries:
+        problems.append(Problem("CONFIG_FILE", "cameras: no camera: add a [[cameras]] entry with a name and a url"))
+    for index, entry in enumerate(entries):
+        name = entry.get("name")
+        label = f"cameras[{name}]" if isinstance(name, str) and _CAMERA_NAME.match(name) else f"cameras[{index}]"
+        own = _table(entry, label, _camera_only, problems)
+        if "name" not in entry:
+            problems.append(Problem("CAMERA_NAME", f"{label}.name: required (it names the camera's folder)"))
+        # a camera: its own entry, then [defaults], then the environment, then the built-in default
+        r = _Reader(
+            [
+                Layer(own, _under(label)),
+                Layer(defaults, _under("defaults")),
+                Layer({k: v for k, v in env.items() if k not in ("RTSP_URL", "CAMERA_NAME")}, lambda s: s.name),
+            ]
         )
-    camera = CameraConfig(
-        name=name,
-        url=url,
-        transport=r.choice("RTSP_TRANSPORT", TRANSPORTS),
-        reconnect_delay=reconnect_delay,
-        reconnect_max_delay=reconnect_max_delay,
-        stall_timeout=r.seconds("STALL_TIMEOUT"),
-        snapshot_interval=r.seconds("SNAPSHOT_INTERVAL", allow_zero=True),
-        motion=_motion(r),
-        record=_record(r),
-    )
-    video_dir = Path(r.raw("VIDEO_DIR"))
-    temp_text = r.raw("TEMP_DIR")
-    temp_dir = Path(temp_text) if temp_text else video_dir / ".tmp"
-    events_text = r.raw("EVENTS_DB")
-    config = Config(
-        camera=camera,
-        video_dir=video_dir,
-        temp_dir=temp_dir,
-        events_db=Path(events_text) if events_text else video_dir / "events.sqlite3",
-        retention=Policy(
-            retention_days=r.seconds("RETENTION_DAYS", allow_zero=True, unit="days"),
-            snapshot_retention_days=r.seconds("SNAPSHOT_RETENTION_DAYS", allow_zero=True, unit="days"),
-            max_storage_bytes=round(r.seconds("MAX_STORAGE_GB", allow_zero=True, unit="GB") * GB),
-            min_free_bytes=round(r.seconds("MIN_FREE_GB", allow_zero=True, unit="GB") * GB),
-        ),
-        health_timeout=r.seconds("HEALTH_TIMEOUT"),
-        log_level=r.choice("LOG_LEVEL", LOG_LEVELS),
-        log_format=r.choice("LOG_FORMAT", LOG_FORMATS),
-    )
-    return config, r.problems
+        camera = _camera(r)
+        problems += r.problems
+        folded = camera.name.casefold()
+        if folded in seen and "CAMERA_NAME" in own:
+            problems.append(
+                Problem(
+                    "CAMERA_NAME",
+                    f"{label}.name={camera.name!r}: another camera is named {seen[folded]!r} "
+                    "(each camera needs its own name: it names the camera's folder)",
+                )
+            )
+        seen.setdefault(folded, camera.name)
+        cameras.append(camera)
+    if cameras and not any(camera.enabled for camera in cameras):
+        problems.append(
+            Problem("CAMERA_ENABLED", "cameras: every camera is disabled (enabled = false): nothing to record")
+        )
+    unique = list({problem.text: problem for problem in problems}.values())  # a bad default: said once
+    return dataclasses.replace(config, cameras=tuple(cameras)), unique
+
+
+def _under(prefix: str) -> Callable[[Setting], str]:
+    """Places in a table of the file: ``defaults.clip_seconds``, ``cameras[front].url``."""
+    return lambda setting: f"{prefix}.{setting.toml_key}"

@@ -59,18 +59,21 @@ class Supervisor:
     def stats(self) -> list[CameraStats]:
         return [p.stats() for p in self.pipelines]
 
-    def summary(self, frame_timeout: float) -> tuple[bool, str]:
-        """(healthy, one line for systemd's STATUS= and the health file). Healthy: every pipeline
-        beats and has had a frame within ``frame_timeout`` (or started less than that ago)."""
-        healthy, parts = True, []
-        for pipeline in self.pipelines:
-            h = pipeline.stats()
-            quiet_for = h.last_frame_age if h.last_frame_age is not None else h.running_for
-            good = self._problem(pipeline) is None and quiet_for <= frame_timeout
-            healthy = healthy and good
-            state = "streaming" if h.connected else f"reconnecting ({h.last_error or 'connecting'})"
-            parts.append(f"{h.camera} {state}, last clip {h.last_clip or 'none'}")
-        return healthy, "; ".join(parts)
+    def summary(self) -> tuple[bool, str]:
+        """(live, one line for systemd's STATUS= and the health file).
+
+        Live means every pipeline's threads make progress (one that does not is restarted by
+        tick()). A camera that is down is said in the line, never a reason to call the daemon
+        unhealthy: the watchdog would restart the whole process, and so cut every other camera's
+        clips, every few minutes for as long as one camera is unplugged."""
+        stats = [p.stats() for p in self.pipelines]
+        live = all(self._problem(p) is None for p in self.pipelines)
+        streaming = sum(s.connected for s in stats)
+        parts = [f"{streaming}/{len(stats)} cameras streaming"]
+        for s in stats:
+            state = "streaming" if s.connected else f"{s.state} ({s.last_error or 'connecting'})"
+            parts.append(f"{s.camera} {state}, last clip {s.last_clip or 'none'}")
+        return live, "; ".join(parts)
 
     def stop(self, timeout: float) -> bool:
         """Stop every pipeline within ``timeout`` seconds; True if all threads ended."""

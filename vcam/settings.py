@@ -1,0 +1,573 @@
+"""Every setting, written down once: name, kind (type and range), default, whether it is per camera
+or process-wide, and its help. Parsing (config.py), `vcam check`, `vcam scan`'s flags, .env_example
+and vcam.toml.example all come from this table.
+
+Pure, and a leaf: it imports nothing of vcam's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+Point = tuple[int, int]
+Polygon = tuple[Point, ...]
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+# --- kinds: how a value is read from text, what is expected, and how it is shown ---------------
+
+
+@dataclass(frozen=True)
+class Text:
+    """Any text (URLs, names, paths: checked where they are used)."""
+
+    expected: str = "text"
+    fallback: str = ""
+
+    def parse(self, text: str) -> str:
+        return text
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Seconds:
+    allow_zero: bool = False
+    unit: str = "seconds"
+    fallback: float = 1.0
+
+    @property
+    def expected(self) -> str:
+        return f"a number of {self.unit} >= 0" if self.allow_zero else f"a number of {self.unit} > 0"
+
+    def parse(self, text: str) -> float:
+        number = float(text)
+        if not math.isfinite(number) or number < 0 or (number == 0 and not self.allow_zero):
+            raise ValueError(text)
+        return number
+
+    def show(self, value: Any) -> str:
+        return _num(value)
+
+
+@dataclass(frozen=True)
+class Number:
+    low: float  # excluded
+    high: float  # included
+
+    @property
+    def expected(self) -> str:
+        return f"a number above {_num(self.low)} and at most {_num(self.high)}"
+
+    @property
+    def fallback(self) -> float:
+        return self.high
+
+    def parse(self, text: str) -> float:
+        number = float(text)
+        if not (math.isfinite(number) and self.low < number <= self.high):
+            raise ValueError(text)
+        return number
+
+    def show(self, value: Any) -> str:
+        return _num(value)
+
+
+@dataclass(frozen=True)
+class Integer:
+    low: int
+    high: int
+
+    @property
+    def expected(self) -> str:
+        return f"a whole number from {self.low} to {self.high}"
+
+    @property
+    def fallback(self) -> int:
+        return self.low
+
+    def parse(self, text: str) -> int:
+        number = int(text)
+        if not self.low <= number <= self.high:
+            raise ValueError(text)
+        return number
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Choice:
+    choices: tuple[str, ...]
+
+    @property
+    def expected(self) -> str:
+        return "one of " + "|".join(self.choices)
+
+    @property
+    def fallback(self) -> str:
+        return self.choices[0]
+
+    def parse(self, text: str) -> str:
+        if text.lower() not in self.choices:
+            raise ValueError(text)
+        return text.lower()
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Switch:
+    """on/off (TOML: true/false)."""
+
+    expected: str = "one of on|off"
+    fallback: bool = True
+
+    def parse(self, text: str) -> bool:
+        if text.lower() not in ("on", "off"):
+            raise ValueError(text)
+        return text.lower() == "on"
+
+    def show(self, value: Any) -> str:
+        return "on" if value else "off"
+
+
+SHAPES_EXPECTED = "rectangles 'x,y,w,h' or polygons 'x1,y1,x2,y2,x3,y3,…' in pixels, separated by ';'"
+
+
+def rectangle(x: int, y: int, w: int, h: int) -> Polygon:
+    return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+
+
+def parse_shapes(text: str) -> tuple[Polygon, ...]:
+    """``x,y,w,h`` is a rectangle; six or more numbers are a polygon's corners; ``;`` separates shapes."""
+    shapes: list[Polygon] = []
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        numbers = [int(v) for v in part.replace(" ", "").split(",")]
+        if any(n < 0 for n in numbers):
+            raise ValueError(part)
+        if len(numbers) == 4:
+            x, y, w, h = numbers
+            if w <= 0 or h <= 0:
+                raise ValueError(part)
+            shapes.append(rectangle(x, y, w, h))
+        elif len(numbers) >= 6 and len(numbers) % 2 == 0:
+            shapes.append(tuple(zip(numbers[::2], numbers[1::2], strict=True)))
+        else:
+            raise ValueError(part)
+    return tuple(shapes)
+
+
+def format_shape(shape: Polygon) -> str:
+    return ",".join(f"{x},{y}" for x, y in shape)
+
+
+def format_shapes(shapes: tuple[Polygon, ...]) -> str:
+    return "; ".join(format_shape(shape) for shape in shapes)
+
+
+@dataclass(frozen=True)
+class Shapes:
+    expected: str = SHAPES_EXPECTED
+    fallback: tuple[Polygon, ...] = ()
+
+    def parse(self, text: str) -> tuple[Polygon, ...]:
+        return parse_shapes(text)
+
+    def show(self, value: Any) -> str:
+        return format_shapes(value)
+
+
+Kind = Text | Seconds | Number | Integer | Choice | Switch | Shapes
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "console", "json", "journal")
+TRANSPORTS = ("auto", "tcp", "udp")  # auto: TCP, or UDP when the camera refuses TCP
+ALGORITHMS = ("gauss", "mog2")
+ANNOTATED = "annotated"
+PASSTHROUGH = "passthrough"
+RECORD_MODES = (ANNOTATED, PASSTHROUGH)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # in the environment and .env; in vcam.toml the key is ``key``
+    default: str
+    kind: Kind
+    help: str  # for the examples; empty: the help of the setting above covers it
+    section: str
+    camera: bool  # per camera (a [[cameras]] entry may set it), else process-wide
+    key: str = ""  # the TOML key, when it is not the name in lower case
+    example: str | None = None  # shown in the examples instead of the default
+    commented: bool = False  # shown commented out: its default is derived from another setting
+
+    @property
+    def toml_key(self) -> str:
+        return self.key or self.name.lower()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "RTSP_URL",
+        "",
+        Text(),
+        "The camera: rtsp://user:password@host:554/path, rtsps://…, http(s)://… (MJPEG), a video file,\n"
+        'or "demo" for the built-in synthetic camera. Required: the daemon will not start without it.\n'
+        "A password with / ? or # in it is written percent-encoded: / as %2F, ? as %3F, # as %23\n"
+        "(@ and : may stay, or be written %40 and %3A): rtsp://admin:p%2Fss@192.168.1.20/stream",
+        "",
+        camera=True,
+        key="url",
+        example="demo",
+    ),
+    Setting(
+        "CAMERA_NAME",
+        "camera",
+        Text(),
+        "Name used in file names and log lines (letters, digits, - and _).",
+        "",
+        camera=True,
+        key="name",
+    ),
+    Setting(
+        "CAMERA_ENABLED",
+        "on",
+        Switch(),
+        "Record this camera (off: keep it in the file, but leave it alone).",
+        "",
+        camera=True,
+        key="enabled",
+    ),
+    Setting(
+        "CONFIG_FILE",
+        "",
+        Text(),
+        "A TOML file with several cameras (see vcam.toml.example); default vcam.toml beside .env\n"
+        "when it exists. Without one, the settings here describe one camera.",
+        "",
+        camera=False,
+        commented=True,
+        example="vcam.toml",
+    ),
+    Setting(
+        "VIDEO_DIR",
+        "video",
+        Text(),
+        "Where clips and snapshots go, and where files are written before they are moved there.\n"
+        "TEMP_DIR defaults to VIDEO_DIR/.tmp so the final move is an atomic rename on one filesystem.",
+        "",
+        camera=False,
+    ),
+    Setting("TEMP_DIR", "", Text(), "", "", camera=False, example="video/.tmp", commented=True),
+    Setting(
+        "SNAPSHOT_INTERVAL",
+        "60",
+        Seconds(allow_zero=True),
+        "Seconds between JPEG snapshots of the live picture (0 = off).",
+        "",
+        camera=True,
+    ),
+    Setting(
+        "RTSP_TRANSPORT",
+        "auto",
+        Choice(TRANSPORTS),
+        "RTSP over tcp (survives packet loss), udp, or auto (the default): TCP, and UDP when the camera\n"
+        "refuses TCP (some cameras and servers offer UDP only). The log says which is used.",
+        "",
+        camera=True,
+    ),
+    Setting(
+        "RECONNECT_DELAY",
+        "5",
+        Seconds(),
+        "Reconnecting: the first retry waits RECONNECT_DELAY seconds, then the wait doubles up to\n"
+        "RECONNECT_MAX_DELAY (a little random shortening keeps several cameras out of step).\n"
+        "A camera whose port was closed is retried as soon as it opens again.",
+        "",
+        camera=True,
+    ),
+    Setting("RECONNECT_MAX_DELAY", "60", Seconds(), "", "", camera=True),
+    Setting(
+        "STALL_TIMEOUT",
+        "10",
+        Seconds(),
+        "Seconds without a picture before a camera counts as stalled and is reconnected.\n"
+        "Also the time allowed for connecting.",
+        "",
+        camera=True,
+    ),
+    Setting("LOG_LEVEL", "info", Choice(LOG_LEVELS), "debug | info | warning | error", "", camera=False),
+    Setting(
+        "LOG_FORMAT",
+        "auto",
+        Choice(LOG_FORMATS),
+        "auto | console | json | journal  (auto: journal under systemd, console elsewhere)",
+        "",
+        camera=False,
+    ),
+    Setting(
+        "MOTION_ALGORITHM",
+        "gauss",
+        Choice(ALGORITHMS),
+        "Background model: gauss (default: one running Gaussian per pixel, the cheapest) or mog2\n"
+        "(OpenCV's MOG2, several backgrounds per pixel: for branches or water that move all day; more CPU).",
+        "Motion detection",
+        camera=True,
+    ),
+    Setting(
+        "MOTION_THRESHOLD",
+        "16",
+        Number(0, 1000),
+        "How different a pixel must be from the learnt background to count as changed, as a squared\n"
+        "distance in standard deviations (16 = 4 of them; MOG2's varThreshold). Higher = less sensitive.",
+        "Motion detection",
+        camera=True,
+    ),
+    Setting(
+        "MOTION_MIN_AREA",
+        "0.5",
+        Number(0, 100),
+        "Percent of the watched area that must move for a frame to count as moving.",
+        "Motion detection",
+        camera=True,
+    ),
+    Setting(
+        "MOTION_MIN_FRAMES",
+        "2",
+        Integer(1, 1000),
+        "Moving frames in a row (of those analysed) before an event starts.",
+        "Motion detection",
+        camera=True,
+    ),
+    Setting(
+        "MOTION_POST_SECONDS",
+        "2",
+        Seconds(allow_zero=True),
+        "An event ends this many seconds after the last moving frame.",
+        "Motion detection",
+        camera=True,
+    ),
+    Setting(
+        "MOTION_REGIONS",
+        "",
+        Shapes(),
+        "Watch only these areas / never these areas, in pixels of the camera picture. Shapes are\n"
+        'rectangles "x,y,w,h" or polygons "x1,y1,x2,y2,x3,y3,..." separated by ";". Empty = none.\n'
+        "Mask the camera's own clock overlay: it is a real, tiny moving region.",
+        "Motion detection",
+        camera=True,
+    ),
+    Setting("MOTION_MASK", "", Shapes(), "", "Motion detection", camera=True),
+    Setting(
+        "DETECT_WIDTH",
+        "320",
+        Integer(64, 3840),
+        "Motion is analysed on a copy this many pixels wide, at most DETECT_FPS frames per second\n"
+        "(the rest are still decoded and recorded). Higher costs more CPU.",
+        "Motion detection",
+        camera=True,
+    ),
+    Setting("DETECT_FPS", "5", Number(0, 120), "", "Motion detection", camera=True),
+    Setting(
+        "RECORD_MODE",
+        "annotated",
+        Choice(RECORD_MODES),
+        "annotated: outlines and a time label drawn in, H.264 encoded. passthrough: the camera's own\n"
+        "H.264/H.265 copied as it is (original quality, far less CPU; cut on keyframes, so +-1 GOP).",
+        "Recording",
+        camera=True,
+    ),
+    Setting(
+        "CLIP_SECONDS",
+        "30",
+        Number(1, 3600),
+        "Length of each clip, and how much of it comes from before the motion started.",
+        "Recording",
+        camera=True,
+    ),
+    Setting("PRE_SECONDS", "3", Seconds(allow_zero=True), "", "Recording", camera=True),
+    Setting(
+        "RECORD_AUDIO",
+        "on",
+        Switch(),
+        "Keep the camera's sound in clips (on/off). AAC is copied as it is; G.711 (A-law, µ-law), Opus\n"
+        "and other codecs are turned into AAC, which every MP4 player plays.",
+        "Recording",
+        camera=True,
+    ),
+    Setting(
+        "RETENTION_DAYS",
+        "30",
+        Seconds(allow_zero=True, unit="days"),
+        "Clips and event snapshots older than this many days are deleted (0 = keep while space allows).",
+        "Storage",
+        camera=False,
+    ),
+    Setting(
+        "SNAPSHOT_RETENTION_DAYS",
+        "7",
+        Seconds(allow_zero=True, unit="days"),
+        "Periodic snapshots are kept this many days (0 = as long as clips).",
+        "Storage",
+        camera=False,
+    ),
+    Setting(
+        "MAX_STORAGE_GB",
+        "0",
+        Seconds(allow_zero=True, unit="GB"),
+        "Cap on everything in VIDEO_DIR, in GB (0 = no cap). Oldest files go first; the newest clip stays.",
+        "Storage",
+        camera=False,
+    ),
+    Setting(
+        "MIN_FREE_GB",
+        "1",
+        Seconds(allow_zero=True, unit="GB"),
+        "Keep at least this much free on VIDEO_DIR's filesystem, in GB.",
+        "Storage",
+        camera=False,
+    ),
+    Setting(
+        "EVENTS_DB",
+        "",
+        Text(),
+        "The SQLite event log (events and clips); default VIDEO_DIR/events.sqlite3.",
+        "Storage",
+        camera=False,
+        example="video/events.sqlite3",
+        commented=True,
+    ),
+    Setting(
+        "HEALTH_TIMEOUT",
+        "30",
+        Seconds(),
+        "Seconds the daemon may go without reporting progress before Docker's HEALTHCHECK (vcam health)\n"
+        "calls it unhealthy; systemd's watchdog (WatchdogSec) restarts a daemon that stops making progress.\n"
+        "A camera that is down is said (log, STATUS=, vcam health), never a reason to restart: that would\n"
+        "cut the other cameras' clips.",
+        "Health",
+        camera=False,
+    ),
+)
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+BY_KEY = {setting.toml_key: setting for setting in SETTINGS if setting.name != "CONFIG_FILE"}
+DEFAULTS = {setting.name: setting.default for setting in SETTINGS}
+PATH_SETTINGS = ("VIDEO_DIR", "TEMP_DIR", "EVENTS_DB", "CONFIG_FILE")  # relative: beside the file that sets it
+
+
+def summary(setting: Setting) -> str:
+    """A setting's help in one sentence: its own, or that of the setting above which covers it."""
+    index = SETTINGS.index(setting)
+    text = next(s.help for s in reversed(SETTINGS[: index + 1]) if s.help)
+    return " ".join(text.split()).split(". ")[0].rstrip(".") + "."
+
+
+def scan_flags() -> dict[str, Setting]:
+    """`vcam scan`'s flags for the motion settings (MOTION_MIN_AREA: --min-area), checked like .env
+    values; the shapes have flags of their own (--region, --mask, one shape each)."""
+    return {
+        s.name.lower().removeprefix("motion_").replace("_", "-"): s
+        for s in SETTINGS
+        if s.section == "Motion detection" and not isinstance(s.kind, Shapes)
+    }
+
+
+# --- the examples -------------------------------------------------------------------------------
+
+
+def _comment(text: str) -> list[str]:
+    return [f"# {line}" if line else "#" for line in text.splitlines()]
+
+
+def env_example() -> str:
+    """.env_example, from the table (a test keeps the committed file equal to this)."""
+    lines = [
+        "# vcam settings. Copy to .env and edit; variables set in the environment win over this file.",
+        "# Every setting is shown with its default. For several cameras, use vcam.toml (vcam.toml.example).",
+    ]
+    section = ""
+    for setting in SETTINGS:
+        if setting.name == "CAMERA_ENABLED":
+            continue  # a camera of .env is the one to record
+        if setting.section != section:
+            section = setting.section
+            if section:
+                lines += ["", f"# --- {section} ---"]
+        if setting.help:
+            if not lines[-1].startswith("# ---"):
+                lines.append("")
+            lines += _comment(setting.help)
+        value = setting.example if setting.example is not None else setting.default
+        lines.append(f"{'#' if setting.commented else ''}{setting.name}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(setting: Setting, value: str) -> str:
+    if isinstance(setting.kind, Switch):
+        return "true" if value == "on" else "false"
+    if isinstance(setting.kind, (Seconds, Number, Integer)):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def toml_example() -> str:
+    """vcam.toml.example, from the table (a test keeps the committed file equal to this)."""
+    lines = [
+        "# vcam with several cameras. Copy to vcam.toml (beside .env, or name it in CONFIG_FILE or --config).",
+        "# Keys are the settings' names in lower case (.env_example says what each does). Process-wide",
+        "# settings go at the top; [defaults] sets anything for every camera; each [[cameras]] entry needs",
+        "# a name and a url, and may set any per-camera setting. Environment variables still win over this",
+        "# file's process-wide settings.",
+        "",
+    ]
+    for setting in SETTINGS:
+        if setting.camera or setting.name == "CONFIG_FILE":
+            continue
+        value = setting.example if setting.example is not None else setting.default
+        lines += [*_comment(setting.help), f"{'# ' if setting.commented else ''}{setting.toml_key} = "]
+        lines[-1] += _toml_value(setting, value)
+    lines += ["", "[defaults]", "# Every per-camera setting, with its default; a camera's own entry wins."]
+    for setting in SETTINGS:
+        if not setting.camera or setting.toml_key in ("name", "url", "enabled"):
+            continue
+        value = setting.example if setting.example is not None else setting.default
+        lines.append(f"# {setting.toml_key} = {_toml_value(setting, value)}")
+    lines += [
+        "",
+        "[[cameras]]",
+        'name = "front"',
+        'url = "rtsp://admin:password@192.168.1.20:554/stream1"',
+        'record_mode = "passthrough"',
+        'motion_mask = "1100,0,180,40"  # the camera\'s clock',
+        "",
+        "[[cameras]]",
+        'name = "yard"',
+        'url = "rtsp://admin:password@192.168.1.21:554/stream1"',
+        "motion_min_area = 1.5",
+        "clip_seconds = 20",
+        "",
+        "[[cameras]]",
+        'name = "garage"',
+        'url = "http://192.168.1.30/video.mjpg"',
+        "enabled = false",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m vcam.settings env|toml: write the examples anew
+    import sys
+
+    print((toml_example if sys.argv[1:] == ["toml"] else env_example)(), end="")
