@@ -43,7 +43,7 @@ fi
 echo "Installing vcam into $target"
 mkdir -p "$target" "$root$video_dir" "$unit_dir"
 cp -r "$source_dir/vcam" "$source_dir/bin" "$source_dir/vcam_runner.py" "$source_dir/requirements.txt" \
-      "$source_dir/README.md" "$source_dir/.env_example" "$target/"
+      "$source_dir/README.md" "$source_dir/.env_example" "$source_dir/vcam.toml.example" "$target/"
 find "$target/vcam" -name __pycache__ -prune -exec rm -rf {} +
 # `vcam events`, `vcam check`… from anywhere: the command runs this install's venv and .env
 mkdir -p "$root/usr/local/bin"
@@ -62,10 +62,18 @@ if [ "$venv" = yes ]; then
     "$target/venv/bin/pip" install --quiet --disable-pip-version-check -r "$target/requirements.txt"
 fi
 
-sed -e "s|/opt/camera_monitor/video|$video_dir|g" \
-    -e "s|/opt/camera_monitor|$prefix|g" \
-    -e "s|^User=pi$|User=$user|" -e "s|^Group=pi$|Group=$user|" \
-    "$source_dir/deploy/cameramonitor.service" > "$unit_dir/cameramonitor.service"
+render() {
+    sed -e "s|/opt/camera_monitor/video|$video_dir|g" \
+        -e "s|/opt/camera_monitor|$prefix|g" \
+        -e "s|^User=pi$|User=$user|" -e "s|^Group=pi$|Group=$user|" \
+        "$source_dir/deploy/cameramonitor.service"
+}
+render > "$unit_dir/cameramonitor.service"
+# vcam@NAME.service: the same service for the cameras of $prefix/NAME.toml, one process per file
+# (for cameras split across processes or machines); enabled by hand: systemctl enable --now vcam@NAME
+render | sed -e "s|^\(ExecStart=.*vcam_runner.py\)$|\1 --config $prefix/%i.toml|" \
+    -e "s|^Description=\(.*\)$|Description=\1: the cameras of $prefix/%i.toml|" \
+    -e "s|journalctl -u cameramonitor.service|journalctl -u vcam@NAME.service|" > "$unit_dir/vcam@.service"
 
 if [ -z "$root" ]; then
     chown -R "$user:" "$video_dir"
@@ -81,6 +89,7 @@ if [ "$systemctl" = yes ] && [ -z "$root" ]; then
     echo "  sudo systemctl restart cameramonitor.service"
     echo "  journalctl -u cameramonitor.service -f        # watch it"
     echo "  vcam events                                    # what it recorded (vcam --help for more)"
+    echo "Several cameras: $prefix/vcam.toml (see vcam.toml.example); one process per file: vcam@NAME.service"
 else
     echo "Installed into $target (systemctl skipped)"
 fi

@@ -95,3 +95,13 @@ def test_publishing_to_a_subscriber_that_never_reads_never_waits() -> None:
     threading.Thread(target=publish_many, daemon=True).start()
     assert wait_until(done.is_set, 10)
     assert stuck.dropped == 9_999
+
+
+def test_a_consumer_with_nothing_to_do_stops_at_once() -> None:
+    consumer = bus.Consumer(bus.Bus(RecordingLog()).subscribe("idle"), lambda event: None, RecordingLog())
+    consumer.start()
+    time.sleep(0.1)  # waiting in its poll
+    asked = time.monotonic()
+    consumer.stop()
+    assert consumer.join(time.monotonic() + 5)
+    assert time.monotonic() - asked < 0.2  # woken, not waiting out the 0.5 s poll

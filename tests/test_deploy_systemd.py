@@ -170,7 +170,7 @@ def test_watchdog_restarts_a_wedged_daemon_and_never_for_a_camera_that_is_down(
     assert wait_until(lambda: "1/1 cameras streaming" in system.show(UNIT, "StatusText")["StatusText"], 30, 0.5)
 
     # the daemon itself stops making progress: systemd kills it and starts it again
-    system.run("kill", "-STOP", first_pid)
+    system.run("sh", "-c", f"kill -STOP {first_pid}")  # minbase has no /bin/kill: the shell's
     frozen = time.monotonic()
     restarted = wait_until(lambda: int(system.show(UNIT, "NRestarts")["NRestarts"]) >= 1, 30, 0.5)
     assert restarted, system.show(UNIT, "ActiveState", "Result", "NRestarts")
@@ -182,6 +182,36 @@ def test_watchdog_restarts_a_wedged_daemon_and_never_for_a_camera_that_is_down(
     assert wait_until(lambda: "1/1 cameras streaming" in system.show(UNIT, "StatusText")["StatusText"], 60, 0.5)
     state = system.show(UNIT, "ActiveState", "MainPID")
     assert state["ActiveState"] == "active" and state["MainPID"] != first_pid
+
+
+def test_a_template_instance_records_the_cameras_of_its_own_file(
+    system: BootedSystem, service: Callable[..., str], rtsp_server: Callable[..., RtspServer]
+) -> None:
+    """vcam@front.service runs the cameras of /opt/camera_monitor/front.toml, as the same hardened
+    service (for cameras split across processes or machines)."""
+    camera = rtsp_server()
+    cursor = service()  # the main unit stopped, the video folder empty
+    instance = "vcam@front.service"
+    cameras = system.root / APP / "front.toml"
+    cameras.write_text(
+        f'[defaults]\nclip_seconds = 3\npre_seconds = 1\n\n[[cameras]]\nname = "front"\nurl = "{camera.url}"\n'
+    )
+    try:
+        started = system.run("systemctl", "start", instance, check=False, timeout=90)
+        assert started.returncode == 0, started.stderr
+
+        def status() -> str:
+            return system.show(instance, "StatusText")["StatusText"]
+
+        assert wait_until(lambda: "1/1 cameras streaming; front streaming" in status(), 20, 0.5), status()
+        pid = system.show(instance, "MainPID")["MainPID"]
+        assert system.run("stat", "-c", "%U", f"/proc/{pid}").stdout.strip() == "pi"
+        found = wait_until(lambda: messages(system.journal(instance, cursor), "clip_saved"), 40, 0.5)
+        assert found, [r.get("MESSAGE") for r in system.journal(instance, cursor)[-20:]]
+        assert list((system.root / APP / "video" / "front").rglob("*.mp4"))
+    finally:
+        system.run("systemctl", "stop", instance, check=False)
+        cameras.unlink()
 
 
 def test_config_error_exits_78_and_is_not_restarted(system: BootedSystem, service: Callable[..., str]) -> None:

@@ -7,6 +7,7 @@ once per spell of dropping. A slow or dead consumer can never slow a camera.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -118,20 +119,28 @@ Event = (
 QUEUE_SIZE = 1000  # events a subscriber may fall behind by (a few minutes of a busy camera)
 
 
+class _Wake:
+    """Put in a queue at stop so that its consumer need not wait out its poll."""
+
+
+WAKE = _Wake()
+
+
 class Subscription:
     """One consumer's queue. ``dropped`` counts what it lost while it was full."""
 
     def __init__(self, name: str, size: int) -> None:
         self.name = name
-        self.queue: queue.Queue[Event] = queue.Queue(maxsize=size)
+        self.queue: queue.Queue[Event | _Wake] = queue.Queue(maxsize=size)
         self.dropped = 0
         self.dropping = False
 
     def get(self, timeout: float) -> Event | None:
         try:
-            return self.queue.get(timeout=timeout)
+            event = self.queue.get(timeout=timeout)
         except queue.Empty:
             return None
+        return None if isinstance(event, _Wake) else event
 
 
 class Bus:
@@ -185,6 +194,8 @@ class Consumer:
 
     def stop(self) -> None:
         self._stop.set()
+        with contextlib.suppress(queue.Full):  # a full queue: the consumer is busy and sees the flag soon
+            self.subscription.queue.put_nowait(WAKE)
 
     def join(self, deadline: float) -> bool:
         if self._thread is not None:
@@ -200,10 +211,11 @@ class Consumer:
         until = time.monotonic() + self.drain_s
         while time.monotonic() < until:
             try:
-                event = self.subscription.queue.get_nowait()
+                queued = self.subscription.queue.get_nowait()
             except queue.Empty:
                 return
-            self._guarded(event)
+            if not isinstance(queued, _Wake):
+                self._guarded(queued)
 
     def _guarded(self, event: Event) -> None:
         """A consumer outlives anything one event does to it."""
