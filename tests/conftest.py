@@ -115,24 +115,26 @@ FLASH_EVERY_S = 2.0  # the synced clip: a white picture and a beep together, eve
 @pytest.fixture(scope="session")
 def synced_clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """H.264 + AAC MP4s (ffmpeg) whose picture turns white exactly while the sound beeps, so a
-    recording shows whether picture and sound stayed together. ``sound_s`` ends the sound early."""
+    recording shows whether picture and sound stayed together. ``sound_s`` ends the sound early,
+    ``picture_s`` the picture (gst-rtsp-server skips a track under 20 % of the file's length)."""
     _require(shutil.which("ffmpeg") is not None, "ffmpeg is not installed")
     folder = tmp_path_factory.mktemp("synced")
-    made: dict[tuple[float, float | None], Path] = {}
+    made: dict[tuple[float, float | None, float | None], Path] = {}
 
-    def make(seconds: float = 40, sound_s: float | None = None) -> Path:
-        key = (seconds, sound_s)
+    def make(seconds: float = 40, sound_s: float | None = None, picture_s: float | None = None) -> Path:
+        key = (seconds, sound_s, picture_s)
         if key not in made:
             path = folder / f"synced_{len(made)}.mp4"
             on = f"lt(mod(t,{FLASH_EVERY_S}),0.2)"
             trim = "" if sound_s is None else f",atrim=0:{sound_s}"
+            cut = "" if picture_s is None else f",trim=0:{picture_s}"
             subprocess.run(
                 [
                     *("ffmpeg", "-hide_banner", "-loglevel", "error", "-y"),
                     *("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10"),
                     *("-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"),
                     "-filter_complex",
-                    f"[0]drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='{on}'[v];"
+                    f"[0]drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='{on}'{cut}[v];"
                     f"[1]volume=volume='if({on},1,0)':eval=frame{trim}[a]",
                     *("-map", "[v]", "-map", "[a]", "-t", str(seconds)),
                     *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "10"),

@@ -159,3 +159,22 @@ def test_sound_that_stops_never_holds_back_the_pictures(
     )
     assert recovered["duration_s"] >= 12.0
     assert float(clip["audio"]["duration"]) <= 8.1  # the sound as sent: 8 s and its last AAC frame
+
+
+def test_a_camera_that_sends_only_sound_for_a_while_is_stalled_and_records_again(
+    synced_clip: Callable[..., Path], rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon]
+) -> None:
+    """The picture stops 6 s in, the sound goes on: the sound never counts as a picture, so the
+    camera is stalled after STALL_TIMEOUT and reconnected, and records pictures again."""
+    server = rtsp_server(clip=synced_clip(seconds=20, picture_s=6), audio="aac")
+    proc = daemon(RTSP_URL=server.url, RECORD_MODE="passthrough", CLIP_SECONDS="3", PRE_SECONDS="1", STALL_TIMEOUT="3")
+    first, _ = proc.wait_for("camera_connected", 20)
+    _, lost = proc.wait_for("camera_lost", 20)
+    assert lost["reason"] == "stalled" and lost["error"] == "no picture for 3 s"
+    again, _ = proc.wait_for("camera_connected", 20, count=2)
+    _, saved = proc.wait_for("clip_saved", 20, since=again)
+    assert proc.terminate()[0] == 0
+    clip = Path(saved["path"])
+    tracks = streams(clip)
+    print(f"only sound from 6 s: camera_lost '{lost['error']}', connected again {again - first:.1f} s after the first")
+    assert {"video", "audio"} <= set(tracks) and decodes_cleanly(clip)
