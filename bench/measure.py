@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import socket
 import subprocess
@@ -28,10 +29,10 @@ def free_port() -> int:
         return port
 
 
-def serve(clip: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """gst-rtsp-server (tests/rtsp_server.py, under Debian's Python) serving ``clip`` on loopback:
-    the process, and the URL. The caller terminates it."""
-    port = free_port()
+def serve(clip: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """gst-rtsp-server (tests/rtsp_server.py, under Debian's Python) serving ``clip`` on loopback
+    (on ``port``, or a free one): the process, and the URL. The caller terminates it."""
+    port = port or free_port()
     server = subprocess.Popen(
         ["/usr/bin/python3", str(REPO / "tests" / "rtsp_server.py"), "--file", str(clip), "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -40,3 +41,64 @@ def serve(clip: Path) -> tuple[subprocess.Popen[bytes], str]:
     if not server.stdout.readline().startswith(b"READY"):
         raise SystemExit("the RTSP server did not start")
     return server, f"rtsp://127.0.0.1:{port}/stream"
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def make_stream(folder: Path, still: bool, seconds: int) -> Path:
+    """720p 15 fps H.264 made from the real traffic footage (looped) when ../shared/media has it,
+    else from ffmpeg's testsrc2. The still scene is the first picture held, with sensor noise."""
+    path = folder / ("still.mp4" if still else "moving.mp4")
+    if FOOTAGE.is_file():
+        source = ["-stream_loop", "-1", "-i", str(FOOTAGE)]
+        scale = "scale=1280:720,fps=15"
+    else:
+        source = ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=15"]
+        scale = "null"
+    held = "select=eq(n\\,0),loop=-1:1:0,setpts=N/15/TB,noise=alls=4:allf=t," if still else ""
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-y", *source, "-vf", held + scale, "-t", str(seconds), "-r", "15"),
+            *("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "30", "-an", str(path)),
+        ],
+        check=True,
+    )
+    return path
+
+
+def floor_command(url: str, seconds: float) -> list[str]:
+    """The floor: ffmpeg decoding every frame of the stream on one thread, for ``seconds``."""
+    decode = ["ffmpeg", "-v", "error", "-threads", "1", "-rtsp_transport", "tcp", "-i", url]
+    return [*decode, "-t", str(seconds), "-f", "null", "-"]
+
+
+def floor_cpu(url: str, seconds: float) -> float:
+    before = cpu_children()
+    subprocess.run(floor_command(url, seconds), check=True)
+    return cpu_children() - before
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread, by the name each thread gives the kernel (vcam/threads.py)."""
+    found: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+    return found
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
