@@ -206,7 +206,8 @@ TWO_CAMERAS: dict[str, Any] = {
     "defaults": {"clip_seconds": 20, "record_mode": "passthrough", "motion_mask": [[0, 0, 100, 20]]},
     "cameras": [
         {"name": "front", "url": "rtsp://admin:hunter2@cam1/s", "motion_min_area": 1.5},
-        {"name": "yard", "url": "rtsp://cam2/s", "clip_seconds": 10, "enabled": False, "record_audio": False},
+        {"name": "yard", "url": "rtsp://cam2/s", "clip_seconds": 10, "enabled": False, "record_audio": False}
+        | {"retention_days": 3, "snapshot_retention_days": 1},
     ],
 }
 
@@ -233,6 +234,7 @@ def test_cameras_from_a_file_take_their_own_settings_then_defaults_then_the_envi
     assert (front.enabled, yard.enabled, yard.record.audio) == (True, False, False)
     assert cfg.enabled == (front,)
     assert cfg.video_dir == Path("/env/video")  # the environment wins over the file's process-wide settings
+    assert cfg.retention.ages("front") == (30, 7) and cfg.retention.ages("yard") == (3, 1)  # its own retention
     assert from_file(TWO_CAMERAS).video_dir == Path("/srv/video")
 
 

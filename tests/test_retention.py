@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vcam.retention import DAY, Policy, StoredFile, plan
+from vcam.retention import DAY, Ages, Policy, StoredFile, plan
 
 NOW = 1_800_000_000.0
 MB = 1_000_000
@@ -66,3 +66,26 @@ def test_the_newest_clip_is_always_kept() -> None:
 def test_keep_forever_when_no_limits() -> None:
     files = [f("ancient", 3650)]
     assert plan(files, NOW, Policy(), 0).deletions == []
+
+
+def test_a_camera_may_keep_its_files_longer_or_shorter_than_the_rest() -> None:
+    def of(camera: str, name: str, days_old: float, kind: str = "clip") -> StoredFile:
+        return StoredFile(Path(name), kind, NOW - days_old * DAY, MB, camera)  # type: ignore[arg-type]
+
+    files = [
+        of("door", "door-clip", 20),
+        of("yard", "yard-clip", 20),
+        of("gone", "gone-clip", 40),  # a camera no longer configured: the default ages
+        of("yard", "yard-snap", 3, "snapshot"),
+        of("door", "door-new", 1),
+    ]
+    policy = Policy(
+        retention_days=30,
+        snapshot_retention_days=7,
+        cameras=(Ages("door", 60, 7), Ages("yard", 14, 2)),
+    )
+    assert sorted(deleted(plan(files, NOW, policy, 10**12))) == [
+        ("gone-clip", "age"),
+        ("yard-clip", "age"),
+        ("yard-snap", "age"),
+    ]

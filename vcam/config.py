@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vcam import camera_url
-from vcam.retention import Policy
+from vcam.retention import Ages, Policy
 from vcam.settings import (
     ALGORITHMS,
     ANNOTATED,
@@ -111,6 +111,8 @@ class CameraConfig:
     snapshot_interval: float
     motion: MotionSettings
     record: RecordSettings
+    retention_days: float = 30.0  # clips and event snapshots; 0 = while space allows
+    snapshot_retention_days: float = 7.0
     enabled: bool = True
     shown: tuple[tuple[str, str], ...] = ()  # (place, value) of each setting for `vcam check`, masked
 
@@ -134,10 +136,10 @@ class Config:
 
     def describe(self) -> list[tuple[str, str]]:
         """Settings as (place, shown value) for ``vcam check``, passwords masked."""
-        described = list(self.shown)
+        described = dict(self.shown)  # a setting both read (the retention default and a camera's): once
         for camera in self.cameras:
-            described += camera.shown
-        return described
+            described.update(camera.shown)
+        return list(described.items())
 
 
 # --- problems -----------------------------------------------------------------------------------
@@ -314,6 +316,8 @@ def _camera(r: _Reader) -> CameraConfig:
         snapshot_interval=r.get("SNAPSHOT_INTERVAL"),
         motion=_motion(r),
         record=_record(r),
+        retention_days=r.get("RETENTION_DAYS"),
+        snapshot_retention_days=r.get("SNAPSHOT_RETENTION_DAYS"),
         enabled=r.get("CAMERA_ENABLED"),
     )
     return dataclasses.replace(camera, shown=r.shown())
@@ -366,7 +370,7 @@ def read(env: Mapping[str, str], file: Mapping[str, Any] | None = None) -> tuple
     if file is None:
         camera_reader, process_reader = _Reader([env_layer(env)]), _Reader([env_layer(env)])
         camera = _camera(camera_reader)
-        config = _process(process_reader, (camera,), from_file=False)
+        config = _with_cameras(_process(process_reader, (), from_file=False), (camera,))
         return config, camera_reader.problems + process_reader.problems
     return _read_file(env, file)
 
@@ -488,7 +492,13 @@ def _read_file(env: Mapping[str, str], file: Mapping[str, Any]) -> tuple[Config,
             Problem("CAMERA_ENABLED", "cameras: every camera is disabled (enabled = false): nothing to record")
         )
     unique = list({problem.text: problem for problem in problems}.values())  # a bad default: said once
-    return dataclasses.replace(config, cameras=tuple(cameras)), unique
+    return _with_cameras(config, tuple(cameras)), unique
+
+
+def _with_cameras(config: Config, cameras: tuple[CameraConfig, ...]) -> Config:
+    """The config with its cameras, and each camera's own retention in the policy."""
+    ages = tuple(Ages(c.name, c.retention_days, c.snapshot_retention_days) for c in cameras)
+    return dataclasses.replace(config, cameras=cameras, retention=dataclasses.replace(config.retention, cameras=ages))
 
 
 def _under(prefix: str) -> Callable[[Setting], str]:

@@ -22,6 +22,16 @@ class StoredFile:
     kind: Kind
     time: float  # epoch seconds it was recorded
     size: int
+    camera: str = ""  # whose folder it is in
+
+
+@dataclass(frozen=True)
+class Ages:
+    """One camera's own retention (a camera of the cameras file may set its own)."""
+
+    camera: str
+    retention_days: float
+    snapshot_retention_days: float
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,14 @@ class Policy:
     snapshot_retention_days: float = 0.0
     max_storage_bytes: int = 0  # 0 = no cap
     min_free_bytes: int = 0
+    cameras: tuple[Ages, ...] = ()  # per camera; files of other cameras (no longer configured) get the above
+
+    def ages(self, camera: str) -> tuple[float, float]:
+        """(clip and event days, snapshot days) for a camera's files."""
+        own = next((a for a in self.cameras if a.camera == camera), None)
+        if own is None:
+            return self.retention_days, self.snapshot_retention_days
+        return own.retention_days, own.snapshot_retention_days
 
 
 @dataclass(frozen=True)
@@ -50,7 +68,8 @@ def plan(files: Iterable[StoredFile], now: float, policy: Policy, free_bytes: in
     shortfall: dict[str, int] = {}
 
     def expired(f: StoredFile) -> bool:
-        days = policy.snapshot_retention_days if f.kind == "snapshot" else policy.retention_days
+        clip_days, snapshot_days = policy.ages(f.camera)
+        days = snapshot_days if f.kind == "snapshot" else clip_days
         return days > 0 and now - f.time > days * DAY
 
     for f in remaining:

@@ -413,7 +413,7 @@ SETTINGS: tuple[Setting, ...] = (
         Seconds(allow_zero=True, unit="days"),
         "Clips and event snapshots older than this many days are deleted (0 = keep while space allows).",
         "Storage",
-        camera=False,
+        camera=True,
     ),
     Setting(
         "SNAPSHOT_RETENTION_DAYS",
@@ -421,7 +421,7 @@ SETTINGS: tuple[Setting, ...] = (
         Seconds(allow_zero=True, unit="days"),
         "Periodic snapshots are kept this many days (0 = as long as clips).",
         "Storage",
-        camera=False,
+        camera=True,
     ),
     Setting(
         "MAX_STORAGE_GB",

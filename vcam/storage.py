@@ -144,7 +144,8 @@ def stored_files(video_dir: Path, temp_dir: Path) -> list[StoredFile]:
                 except OSError:
                     continue  # deleted meanwhile
                 named = layout.recorded_at(path, kind)
-                found.append(StoredFile(path, kind, stat.st_mtime if named is None else named, stat.st_size))
+                when = stat.st_mtime if named is None else named
+                found.append(StoredFile(path, kind, when, stat.st_size, camera.name))
     return found
 
 
