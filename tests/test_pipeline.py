@@ -69,6 +69,7 @@ class FakeConnection:
         self.audio: AudioTrack | None = None
         self.info = StreamInfo("fake", 32, 24, 10.0)
         self.lagging = False
+        self.decoding = True
         self.count = count
         self.end = end
         self.interval = interval

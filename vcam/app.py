@@ -242,7 +242,7 @@ def run_command(env: Mapping[str, str], cameras_file: Document, typos: list[str]
     logs.configure(
         settings.log_level,
         logs.choose_format(settings.log_format, env),
-        secrets=[secret for camera in settings.cameras for secret in camera_url.secrets(camera.url)],
+        secrets=[s for c in settings.cameras for url in (c.url, c.detect_url) for s in camera_url.secrets(url)],
     )
     log = logs.get()
     for typo in typos:

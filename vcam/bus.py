@@ -31,6 +31,7 @@ class CameraConnected:
     fps: float | None
     transport: str | None
     audio: str | None
+    stream: str = "main"  # or "detect": the sub-stream motion is analysed on (DETECT_URL)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class CameraLost:
     at: float
     reason: str
     detail: str
+    stream: str = "main"
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,7 @@ class CameraConfig:
     snapshot_interval: float
     motion: MotionSettings
     record: RecordSettings
+    detect_url: str = ""  # a sub-stream to analyse motion on; "" = the main stream
     retention_days: float = 30.0  # clips and event snapshots; 0 = while space allows
     snapshot_retention_days: float = 7.0
     enabled: bool = True
@@ -279,21 +280,24 @@ def _record(r: _Reader) -> RecordSettings:
 URL_EXPECTED = "rtsp://user:pass@host/path, http(s):// (MJPEG), a video file, or 'demo'"
 
 
-def _camera_url(r: _Reader) -> str:
-    url, place = r.raw("RTSP_URL")
-    r.show("RTSP_URL", url)
+def _camera_url(r: _Reader, name: str = "RTSP_URL") -> str:
+    """A camera URL (RTSP_URL, or DETECT_URL when set); a required one that is missing is a problem."""
+    url, place = r.raw(name)
+    r.show(name, url)
     if not url:
-        r.problems.append(Problem("RTSP_URL", f"{place} is not set: expected {URL_EXPECTED}"))
-        return camera_url.DEMO
+        if name == "RTSP_URL":
+            r.problems.append(Problem(name, f"{place} is not set: expected {URL_EXPECTED}"))
+            return camera_url.DEMO
+        return ""
     scheme = camera_url.scheme_of(url)
     if scheme in camera_url.NETWORK_SCHEMES:
         encoding = camera_url.ffmpeg_authority_problem(url)
         if encoding is not None:
-            r.fail("RTSP_URL", encoding)
+            r.fail(name, encoding)
         elif camera_url.endpoint(url) is None:
-            r.fail("RTSP_URL", "a URL with a host, like rtsp://host:554/path")
+            r.fail(name, "a URL with a host, like rtsp://host:554/path")
     elif scheme not in (camera_url.DEMO, "file"):
-        r.fail("RTSP_URL", "rtsp://, rtsps://, http://, https://, a video file path, or 'demo'")
+        r.fail(name, "rtsp://, rtsps://, http://, https://, a video file path, or 'demo'")
     return url
 
 
@@ -316,6 +320,7 @@ def _camera(r: _Reader) -> CameraConfig:
         snapshot_interval=r.get("SNAPSHOT_INTERVAL"),
         motion=_motion(r),
         record=_record(r),
+        detect_url=_camera_url(r, "DETECT_URL"),
         retention_days=r.get("RETENTION_DAYS"),
         snapshot_retention_days=r.get("SNAPSHOT_RETENTION_DAYS"),
         enabled=r.get("CAMERA_ENABLED"),
@@ -431,6 +436,10 @@ def _anywhere(setting: Setting) -> str | None:
     return None
 
 
+# What names the one camera of .env: never a default for the cameras of a file.
+ENV_CAMERA_ONLY = ("RTSP_URL", "CAMERA_NAME", "DETECT_URL")
+
+
 def _read_file(env: Mapping[str, str], file: Mapping[str, Any]) -> tuple[Config, list[Problem]]:
     problems: list[Problem] = []
     top = {k: v for k, v in file.items() if k not in ("defaults", "cameras")}
@@ -471,7 +480,7 @@ def _read_file(env: Mapping[str, str], file: Mapping[str, Any]) -> tuple[Config,
             [
                 Layer(own, _under(label)),
                 Layer(defaults, _under("defaults")),
-                Layer({k: v for k, v in env.items() if k not in ("RTSP_URL", "CAMERA_NAME")}, lambda s: s.name),
+                Layer({k: v for k, v in env.items() if k not in ENV_CAMERA_ONLY}, lambda s: s.name),
             ]
         )
         camera = _camera(r)

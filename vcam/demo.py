@@ -79,6 +79,7 @@ class SyntheticConnection:
         self.speed = speed
         self.info = StreamInfo("h264", width, height, float(fps))
         self.lagging = False
+        self.decoding = True
         self.time_base = Fraction(1, fps)
         self.template: StreamTemplate | None = StreamTemplate("h264", self.time_base, None, width, height)
         self.audio: AudioTrack | None = None  # a made-up scene is silent
@@ -104,7 +105,7 @@ class SyntheticConnection:
                 pt = packet.pts / self.fps
                 decoded = tuple(
                     Frame(pt, time.time(), video.width, video.height, video=video, index=int(packet.pts))
-                    for video in self.decoder.decode(packet)
+                    for video in (self.decoder.decode(packet) if self.decoding else [])
                     if isinstance(video, av.VideoFrame)
                 )
                 yield Chunk(packet, pt, packet.is_keyframe, decoded, time.time())

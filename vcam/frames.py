@@ -166,6 +166,7 @@ class Connection(Protocol):
     template: StreamTemplate | None  # None: the stream cannot be copied into MP4 (e.g. MJPEG)
     audio: AudioTrack | None  # the sound that goes into clips; None: none, or RECORD_AUDIO=off
     lagging: bool  # decoding keyframes only to catch up with the camera
+    decoding: bool  # False: packets only, no pictures (a stream that is only recorded)
 
     def chunks(self) -> Iterator[Chunk]:
         """Yields packets from the first keyframe on until the stream fails (SourceError) or the

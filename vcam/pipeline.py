@@ -1,15 +1,15 @@
-"""One camera: a reader thread that keeps the connection alive, a worker thread that detects motion
-in the newest frame, and a recorder thread that writes clips from every packet.
+"""One camera: a reader thread that keeps the connection alive (two, with a sub-stream for
+detection), a worker thread that detects motion in the newest frame, and a recorder thread that
+writes clips from every packet.
 
-The reader never waits on anyone: the worker gets the newest frame through a one-slot hand-off
+The readers never wait on anyone: the worker gets the newest frame through a one-slot hand-off
 (an untaken frame is replaced), so it never works on a backlog; the recorder gets every packet
-through a bounded queue. All three beat a heartbeat the supervisor watches.
+through a bounded queue. All beat a heartbeat the supervisor watches.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -17,17 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vcam import backoff, bus, camera_url, layout, logs, overlay, snapshots, threads
+from vcam import bus, layout, logs, overlay, snapshots, threads
 from vcam.bus import Bus
 from vcam.config import CameraConfig
-from vcam.errors import ENDED, TCP_LEVEL, SourceError
-from vcam.frames import Connection, Frame, StreamInfo
+from vcam.frames import Connection, Frame
 from vcam.motion import Box, Detection, EventChange, EventTracker, MotionDetector, MotionEvent, shapes_outside
-from vcam.recorder import Closed, Opened, Recorder, SavedClip
+from vcam.reader import Rate, StreamReader
+from vcam.recorder import Recorder, SavedClip
 from vcam.schedule import Every
-from vcam.source import connect, tcp_reachable
+from vcam.source import connect
 
-PROBE_INTERVAL_S = 0.5  # while a camera's port is closed, how often to check whether it is back
 WORKER_WAIT_S = 0.5
 READER_GRACE_S = 1.0
 EVENT_PROGRESS_S = 2.0  # how often an open event's last motion is saved: a kill loses at most this
@@ -99,30 +98,6 @@ class CameraStats:
     last_clip: str | None  # file name of the newest saved clip
 
 
-RATE_WINDOW_S = 5.0  # frames a second are counted over this long
-
-
-class Rate:
-    """Events a second over the last window; updated by one thread, read by any."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
-        self.value = 0.0
-        self._since = clock()
-        self._count = 0
-
-    def add(self, count: int = 1) -> None:
-        self._count += count
-        now = self.clock()
-        if now - self._since >= RATE_WINDOW_S:
-            self.value = self._count / (now - self._since)
-            self._since, self._count = now, 0
-
-    def current(self) -> float:
-        """The rate, or 0 once nothing has come for a whole window."""
-        return self.value if self.clock() - self._since < 2 * RATE_WINDOW_S else 0.0
-
-
 class Pipeline:
     """Source -> latest frame -> snapshots (and, as they land, motion detection and recording)."""
 
@@ -160,24 +135,44 @@ class Pipeline:
         )
         self.snapshots = Every(camera.snapshot_interval)
         self._threads: list[threading.Thread] = []
-        self._reader: threading.Thread | None = None
+        self._reader_threads: list[threading.Thread] = []
         self._worker: threading.Thread | None = None
-        self._connected = False
-        self._ever_connected = False
-        self._frames = 0
+        # With a sub-stream, the main stream is only recorded (never decoded by its reader) and
+        # the sub-stream only detected; otherwise one reader does both.
+        sub = camera.detect_url
+        self.readers = [
+            StreamReader(
+                camera,
+                "main",
+                self.log,
+                self.stopping,
+                connector=connector,
+                clock=clock,
+                publish=self._publish,
+                recorder=self.recorder,
+                on_frame=None if sub else self.latest.put,
+            )
+        ]
+        if sub:
+            self.readers.append(
+                StreamReader(
+                    dataclasses.replace(camera, url=sub),
+                    "detect",
+                    self.log.bind(stream="detect"),
+                    self.stopping,
+                    connector=connector,
+                    clock=clock,
+                    publish=self._publish,
+                    on_frame=self.latest.put,
+                )
+            )
+        self._detecting = self.readers[-1]  # the reader whose pictures the worker analyses
         self._analysed = 0
         self._bytes_written = 0
-        self._fps_in = Rate(clock)
         self._fps_analysed = Rate(clock)
-        self._reconnects = 0
-        self._last_frame_at: float | None = None
-        self._reader_beat = clock()
         self._worker_beat = clock()
         self._started_at = clock()
-        self._last_error: str | None = None
-        self._lagging_s = 0.0  # time spent decoding keyframes only to catch up
         self._snapshot_error: str | None = None
-        self._connection = 0  # counts connections; frames carry it so the worker sees a reconnect
         # worker state: only the worker thread touches these
         self._detector: MotionDetector | None = None
         self._worker_connection = -1
@@ -192,9 +187,13 @@ class Pipeline:
     # --- life cycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._reader_beat = self._worker_beat = self._started_at = self.clock()
+        self._worker_beat = self._started_at = self.clock()
+        for reader in self.readers:
+            reader.beat = self._started_at
         self.recorder.start()
-        self._reader = self._thread("reader", self._read_loop)
+        for reader in self.readers:
+            role = "reader" if reader.stream == "main" else "subreader"
+            self._reader_threads.append(self._thread(role, reader.run))
         self._worker = self._thread("worker", self._work_loop)
 
     def _thread(self, role: str, target: Callable[[], None]) -> threading.Thread:
@@ -224,8 +223,9 @@ class Pipeline:
         self.recorder.join(deadline)
         if self._worker is not None:
             self._worker.join(max(0.0, deadline - time.monotonic()))
-        if self._reader is not None:
-            self._reader.join(max(0.0, min(deadline, time.monotonic() + READER_GRACE_S) - time.monotonic()))
+        grace = min(deadline, time.monotonic() + READER_GRACE_S)
+        for thread in self._reader_threads:
+            thread.join(max(0.0, grace - time.monotonic()))
         return not self.alive()
 
     def alive(self) -> bool:
@@ -236,23 +236,28 @@ class Pipeline:
         return dead if self.recorder.alive() else [*dead, f"{self.camera.name}-recorder"]
 
     def stats(self) -> CameraStats:
+        """Streaming means every stream of the camera is (a camera whose sub-stream is down
+        records nothing, having no motion to go by)."""
         now = self.clock()
-        state = "streaming" if self._connected else "down" if self._ever_connected else "connecting"
+        readers = self.readers
+        connected = all(r.connected for r in readers)
+        state = "streaming" if connected else "down" if any(r.ever_connected for r in readers) else "connecting"
+        seen = self._detecting.last_frame_at
         return CameraStats(
             camera=self.camera.name,
             state=state,
-            connected=self._connected,
-            frames=self._frames,
+            connected=connected,
+            frames=sum(r.frames for r in readers),
             analysed=self._analysed,
-            fps_in=round(self._fps_in.current(), 2),
+            fps_in=round(self._detecting.fps.current(), 2),
             fps_analysed=round(self._fps_analysed.current(), 2),
             dropped=self.latest.dropped,
             packets_dropped=self.recorder.dropped,
-            reconnects=self._reconnects,
-            last_frame_age=None if self._last_frame_at is None else now - self._last_frame_at,
-            reader_beat_age=now - self._reader_beat,
+            reconnects=sum(r.reconnects for r in readers),
+            last_frame_age=None if seen is None else now - seen,
+            reader_beat_age=max(now - r.beat for r in readers),
             worker_beat_age=max(now - self._worker_beat, now - self.recorder.beat),
-            last_error=self._last_error,
+            last_error=next((r.last_error for r in readers if not r.connected and r.last_error), None),
             running_for=now - self._started_at,
             motion=self._events.active is not None,
             recording=self.recorder.recording,
@@ -264,156 +269,6 @@ class Pipeline:
     def _publish(self, event: bus.Event) -> None:
         if self.bus is not None:
             self.bus.publish(event)
-
-    # --- reader -----------------------------------------------------------------------------
-
-    def _read_loop(self) -> None:
-        failures = 0
-        last_reason: str | None = None
-        down_since: float | None = None
-        self.log.info("camera_connecting", url=camera_url.mask(self.camera.url))
-        while not self.stopping.is_set():
-            self._reader_beat = self.clock()
-            started = self.clock()
-            try:
-                connection = self.connector(self.camera)
-            except SourceError as exc:
-                failure = exc
-            else:
-                self._connection += 1
-                frames_before = self._frames
-                lost = self._stream(connection, started, failures, down_since)
-                if lost is None:
-                    break  # asked to stop
-                if self._frames > frames_before:  # it streamed, then dropped: try again soon
-                    failures, last_reason, down_since = 1, lost.reason, self.clock()
-                    self._reconnects += 1
-                    self._last_error = f"{lost.reason}: {lost.detail}"
-                    self.log.warning(
-                        "camera_lost", reason=lost.reason, error=lost.detail, retry_in=self.camera.reconnect_delay
-                    )
-                    self._publish(bus.CameraLost(self.camera.name, time.time(), lost.reason, lost.detail))
-                    self._wait_before_retry(self.camera.reconnect_delay, probe=False)
-                    continue
-                failure = lost  # connected, but not one picture came: a failed attempt like any other
-            failures += 1
-            down_since = down_since if down_since is not None else started
-            delay = backoff.delay(
-                failures, self.camera.reconnect_delay, self.camera.reconnect_max_delay, random.random()
-            )
-            if failure.reason != last_reason or backoff.worth_logging(failures):
-                self.log.warning(
-                    "camera_unavailable",
-                    reason=failure.reason,
-                    error=failure.detail,
-                    failures=failures,
-                    retry_in=round(delay, 1),
-                )
-            if failures == 1:  # down from the start: said once for the spell, as a lost camera is
-                self._publish(bus.CameraLost(self.camera.name, time.time(), failure.reason, failure.detail))
-            last_reason = failure.reason
-            self._last_error = f"{failure.reason}: {failure.detail}"
-            self._wait_before_retry(delay, probe=failure.reason in TCP_LEVEL)
-        self.log.info(
-            "reader_stopped",
-            frames=self._frames,
-            keyframes_only_s=round(self._lagging_s, 1),
-            reconnects=self._reconnects,
-        )
-
-    def _stream(
-        self, connection: Connection, started: float, failures: int, down_since: float | None
-    ) -> SourceError | None:
-        """Read until the connection fails (returns why) or we are asked to stop (None)."""
-        first = True
-        lagging, lagging_since = False, 0.0
-        number = self._connection
-        described = connection.info
-        self.recorder.feed(Opened(number, described, connection.template, connection.audio))
-        try:
-            for chunk in connection.chunks():
-                now = self.clock()
-                self._reader_beat = now
-                if connection.info != described:  # reconfigured mid-stream: as if it had reconnected
-                    number = self._changed(number, described, connection)
-                    described = connection.info
-                self.recorder.feed(chunk)
-                if not chunk.frames:
-                    continue
-                self._last_frame_at = now
-                self._frames += len(chunk.frames)
-                self._fps_in.add(len(chunk.frames))
-                if first:
-                    first = False
-                    self._connected = True
-                    self._ever_connected = True
-                    self._log_connected(connection, now - started, failures, down_since)
-                if connection.lagging != lagging:
-                    lagging = connection.lagging
-                    if lagging:
-                        lagging_since = now
-                        self.log.warning("decoding_behind", keyframes_only=True)
-                    else:
-                        self._lagging_s += now - lagging_since
-                        self.log.info("decoding_caught_up", keyframes_only=False)
-                self.latest.put(dataclasses.replace(chunk.frames[-1], connection=number))
-                if self.stopping.is_set():
-                    return None
-            return SourceError(ENDED, "the stream ended")
-        except SourceError as exc:
-            return exc
-        except Exception as exc:  # a bug or an unforeseen library error: log it, reconnect, keep going
-            self.log.exception("reader_error", error=camera_url.mask(f"{type(exc).__name__}: {exc}"))
-            return SourceError("error", f"{type(exc).__name__}")
-        finally:
-            self._connected = False
-            self.recorder.feed(Closed(number))
-            connection.close()
-
-    def _changed(self, number: int, before: StreamInfo, connection: Connection) -> int:
-        """The camera changed its picture without a reconnect: the clip so far is closed (no clip
-        mixes two picture sizes), and what follows counts as a new connection, for which the
-        detector learns the scene afresh. Returns the new connection number."""
-        info = connection.info
-        self.log.warning(
-            "camera_changed", before=f"{before.width}x{before.height}", after=f"{info.width}x{info.height}"
-        )
-        self.recorder.feed(Closed(number))
-        self._connection += 1
-        self.recorder.feed(Opened(self._connection, info, connection.template, connection.audio))
-        return self._connection
-
-    def _log_connected(self, connection: Connection, took: float, failures: int, down_since: float | None) -> None:
-        info = connection.info
-        extra = {} if down_since is None else {"failures": failures, "downtime_s": round(self.clock() - down_since, 1)}
-        self.log.info(
-            "camera_connected",
-            codec=info.codec,
-            width=info.width,
-            height=info.height,
-            fps=info.fps,
-            **({"transport": info.transport} if info.transport else {}),
-            first_frame_s=round(took, 2),
-            **extra,
-        )
-        self._publish(
-            bus.CameraConnected(
-                self.camera.name, time.time(), info.codec, info.width, info.height, info.fps, info.transport, info.audio
-            )
-        )
-
-    def _wait_before_retry(self, delay: float, *, probe: bool) -> None:
-        """Sleep ``delay`` (waking for stop); if the port was closed, retry as soon as it opens."""
-        deadline = self.clock() + delay
-        while not self.stopping.is_set():
-            self._reader_beat = self.clock()
-            left = deadline - self._reader_beat
-            if left <= 0:
-                return
-            if self.stopping.wait(min(left, PROBE_INTERVAL_S)):
-                return
-            if probe and tcp_reachable(self.camera.url):
-                return
 
     # --- worker -----------------------------------------------------------------------------
 
@@ -453,8 +308,12 @@ class Pipeline:
             active = self._events.active
             if active is not None:
                 until = active.last_motion + self.camera.motion.post_seconds
-                self.recorder.motion(frame.connection, active.start, until)
-                self.recorder.outline(detection.boxes, frame.time)
+                if self._detecting is self.readers[0]:  # the recorded stream itself: one timeline
+                    self.recorder.motion(frame.connection, active.start, until)
+                    self.recorder.outline(detection.boxes, frame.time)
+                else:  # a sub-stream's times mean nothing to the main stream: epoch seconds do
+                    self.recorder.motion_at(active.start_wall, frame.wall + until - frame.time)
+                    self.recorder.outline_at(detection.boxes, frame.wall, frame.width, frame.height)
                 if self._progress.due(self.clock()):
                     self._log_progress(active)
         if self.snapshots.due(self.clock()):

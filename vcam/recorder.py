@@ -422,8 +422,9 @@ class Recorder:
         self.preroll: PreRoll[Chunk] = PreRoll(settings.pre_seconds)
         self.planner = ClipPlanner(settings.clip_seconds, settings.pre_seconds, settings.mode == PASSTHROUGH)
         self._lock = threading.Lock()
-        self._motion: list[tuple[int, float, float]] = []
+        self._motion: list[tuple[int | None, float, float]] = []
         self._boxes: tuple[tuple[Box, ...], float] = ((), -math.inf)
+        self._placed: tuple[float, float] | None = None  # (our time, epoch arrival) of the newest packet
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.beat = clock()
@@ -474,6 +475,23 @@ class Recorder:
 
     def outline(self, boxes: tuple[Box, ...], t: float) -> None:
         self._boxes = (boxes, t)
+
+    # A sub-stream (DETECT_URL) has a timeline of its own: its motion comes in epoch seconds, and is
+    # placed on this stream's timeline by the arrival time of the newest packet (both streams come
+    # from the same camera at the same moment; their arrival differs by milliseconds).
+
+    def motion_at(self, start_wall: float, until_wall: float) -> None:
+        with self._lock:
+            self._motion.append((None, start_wall, until_wall))
+
+    def outline_at(self, boxes: tuple[Box, ...], wall: float, width: int, height: int) -> None:
+        """Boxes of the sub-stream's picture (``width`` x ``height``), drawn on this stream's."""
+        info, placed = self._info, self._placed
+        if info is None or placed is None or width <= 0 or height <= 0:
+            return
+        sx, sy = info.width / width, info.height / height
+        scaled = tuple(Box(round(b.x * sx), round(b.y * sy), round(b.w * sx), round(b.h * sy)) for b in boxes)
+        self._boxes = (scaled, placed[0] + wall - placed[1])
 
     def stop(self) -> None:
         self._stopping.set()
@@ -543,7 +561,7 @@ class Recorder:
             self.planner.reset()
             self.preroll.clear()
             self._connection, self._info, self._template = item.connection, item.info, item.template
-            self._audio = item.audio
+            self._audio, self._placed = item.audio, None
             self._mode = self.settings.mode
             if self._mode == PASSTHROUGH and item.template is None:
                 self._mode = ANNOTATED
@@ -560,8 +578,12 @@ class Recorder:
         for connection, start, until in updates:
             if connection == self._connection:
                 self.planner.motion(start, until)
+            elif connection is None and self._placed is not None:  # epoch seconds: a sub-stream's
+                t, wall = self._placed
+                self.planner.motion(t + start - wall, t + until - wall)
 
     def _chunk(self, chunk: Chunk) -> None:
+        self._placed = (chunk.time, chunk.wall)
         if chunk.audio:  # the pictures decide when clips start and end; the sound goes along
             self._write(chunk)
             self.preroll.add(chunk)

@@ -233,6 +233,18 @@ SETTINGS: tuple[Setting, ...] = (
         example="demo",
     ),
     Setting(
+        "DETECT_URL",
+        "",
+        Text(),
+        "The camera's second, smaller stream (its sub-stream, e.g. 640x360), if it has one: motion is\n"
+        "analysed there and clips recorded from RTSP_URL, whose pictures are then never decoded unless\n"
+        "clips are annotated. The cheapest way to watch a 1080p or 4K camera on a Pi. Empty = off.",
+        "",
+        camera=True,
+        commented=True,
+        example="rtsp://admin:password@192.168.1.20:554/stream2",
+    ),
+    Setting(
         "CAMERA_NAME",
         "camera",
         Text(),
@@ -541,7 +553,7 @@ def toml_example() -> str:
         lines[-1] += _toml_value(setting, value)
     lines += ["", "[defaults]", "# Every per-camera setting, with its default; a camera's own entry wins."]
     for setting in SETTINGS:
-        if not setting.camera or setting.toml_key in ("name", "url", "enabled"):
+        if not setting.camera or setting.toml_key in ("name", "url", "enabled", "detect_url"):
             continue
         value = setting.example if setting.example is not None else setting.default
         lines.append(f"# {setting.toml_key} = {_toml_value(setting, value)}")
@@ -550,6 +562,7 @@ def toml_example() -> str:
         "[[cameras]]",
         'name = "front"',
         'url = "rtsp://admin:password@192.168.1.20:554/stream1"',
+        'detect_url = "rtsp://admin:password@192.168.1.20:554/stream2"  # its 640x360 sub-stream',
         'record_mode = "passthrough"',
         'motion_mask = "1100,0,180,40"  # the camera\'s clock',
         "",

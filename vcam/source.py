@@ -277,6 +277,7 @@ class AvConnection:
         self.is_file = is_file
         self.clock = clock
         self.lagging = False
+        self.decoding = True
         scheme = camera_url.scheme_of(camera.url)
         # HTTP MJPEG carries no real timestamps (FFmpeg assumes 25 fps): time those frames by arrival.
         self.timed_by_arrival = scheme in ("http", "https")
@@ -346,12 +347,13 @@ class AvConnection:
                     now = self.clock()
                     raw = packet.pts if packet.pts is not None else packet.dts
                     t = timeline.stamp(None if raw is None else float(raw * packet.time_base), now)
-                    frames = self._pictures(packet, timeline, now, index)
-                    index += len(frames)
-                    if frames:
+                    # a stream only recorded is not decoded: a packet shows it is alive
+                    frames = self._pictures(packet, timeline, now, index) if self.decoding else []
+                    index += len(frames) if self.decoding else 1
+                    if frames or not self.decoding:
                         last_frame_at = now
                         if not self.timed_by_arrival:
-                            self._keep_pace(frames[-1].time, timeline.wall_elapsed(now), lag, now)
+                            self._keep_pace(frames[-1].time if frames else t, timeline.wall_elapsed(now), lag, now)
                     elif self.clock() - last_frame_at > stall:
                         raise SourceError(STALLED, f"no picture for {stall:g} s")
                     yield Chunk(packet, t, packet.is_keyframe, tuple(frames), time.time())
