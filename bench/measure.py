@@ -46,15 +46,16 @@ def serve(clip: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes],
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def make_stream(folder: Path, still: bool, seconds: int) -> Path:
-    """720p 15 fps H.264 made from the real traffic footage (looped) when ../shared/media has it,
-    else from ffmpeg's testsrc2. The still scene is the first picture held, with sensor noise."""
-    path = folder / ("still.mp4" if still else "moving.mp4")
+def make_stream(folder: Path, still: bool, seconds: int, width: int = 1280, height: int = 720) -> Path:
+    """15 fps H.264 (720p unless told) made from the real traffic footage (looped) when
+    ../shared/media has it, else from ffmpeg's testsrc2. The still scene is the first picture
+    held, with sensor noise."""
+    path = folder / f"{'still' if still else 'moving'}_{width}x{height}.mp4"
     if FOOTAGE.is_file():
         source = ["-stream_loop", "-1", "-i", str(FOOTAGE)]
-        scale = "scale=1280:720,fps=15"
+        scale = f"scale={width}:{height},fps=15"
     else:
-        source = ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=15"]
+        source = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=15"]
         scale = "null"
     held = "select=eq(n\\,0),loop=-1:1:0,setpts=N/15/TB,noise=alls=4:allf=t," if still else ""
     subprocess.run(
