@@ -7,7 +7,7 @@ On 720p pictures of ../shared/media/traffic_camera.mp4 (or ffmpeg's testsrc2 whe
   floor:      `ffmpeg -threads 1` decoding the clip, CPU ms per picture
   detection:  MotionDetector.detect per analysed picture (320 px, default settings), for the
               running Gaussian and for MOG2, caches warm (the daemon analyses 5 pictures a second)
-  encode:     x264 as annotated clips use it (vcam.recorder.ENCODER_OPTIONS), CPU ms per picture
+  encode:     x264 as annotated clips use it (vcam.clipfiles.ENCODER_OPTIONS), CPU ms per picture
   open:       `vcam probe` against a real RTSP server on 127.0.0.1 (gst-rtsp-server), seconds from
               starting to connect to the first decoded picture, median of --opens
 Ratios are to the floor per picture; compare ratios, not times (this machine's speed drifts).
@@ -29,9 +29,9 @@ from measure import FOOTAGE, REPO, cpu_children, cpu_self, serve
 
 sys.path.insert(0, str(REPO))
 
+from vcam.clipfiles import ENCODER_OPTIONS, ENCODER_TIME_BASE
 from vcam.config import MotionSettings
 from vcam.motion import MotionDetector
-from vcam.recorder import ENCODER_OPTIONS, ENCODER_TIME_BASE
 
 
 def make_clip(folder: Path, frames: int) -> Path:

@@ -9,10 +9,10 @@ import av
 import numpy as np
 
 from vcam import overlay
+from vcam.clipfiles import ClipWriter
 from vcam.config import ANNOTATED
 from vcam.frames import StreamInfo
 from vcam.motion import Box
-from vcam.recorder import ClipWriter
 
 
 def flat_frame(level: int, width: int = 320, height: int = 240) -> av.VideoFrame:

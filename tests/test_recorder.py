@@ -14,9 +14,10 @@ import structlog
 from conftest import decodes_cleanly, ffprobe, wait_until
 
 from vcam import layout
+from vcam.clipfiles import LIVE_MOVFLAGS, recover
 from vcam.config import ANNOTATED, RecordSettings
 from vcam.frames import Chunk, Frame, StreamInfo, StreamTemplate
-from vcam.recorder import LIVE_MOVFLAGS, QUEUE_PACKETS, Closed, Opened, Recorder, recover
+from vcam.recorder import QUEUE_PACKETS, Closed, Opened, Recorder
 
 
 def chunks_of(path: Path) -> Iterator[tuple[Opened, list[Chunk]]]:
