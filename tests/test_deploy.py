@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO, Daemon, RtspServer, _require, wait_until
 
 from vcam import layout
-from vcam.app import write_health
+from vcam.daemon import write_health
 
 INSTALL = REPO / "deploy" / "install.sh"
 

@@ -1,33 +1,29 @@
-"""The entry point: the only place that reads the environment, installs signal handlers and
-configures logging. Exit codes: 0 done, 1 a command failed, 2 bad usage, 78 bad configuration."""
+"""The command line: the only place that reads the environment, .env and the cameras file, and
+configures logging; every command, each with heavy imports (OpenCV, PyAV) only where it needs
+them. `run` hands the checked settings to daemon.py. Exit codes: 0 done, 1 a command failed, 2 bad
+usage, 78 bad configuration."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import io
 import json
 import os
-import signal
 import sqlite3
 import sys
-import threading
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from dotenv import dotenv_values
 
-from vcam import __version__, camera_url, config, layout, logs, memory, storage
-from vcam.bus import Bus, Consumer
-from vcam.eventlog import ClipRow, EventLog, EventLogWriter
+from vcam import __version__, camera_url, config, layout, logs, storage
+from vcam.eventlog import ClipRow, EventLog
 from vcam.settings import scan_flags, summary
-from vcam.systemd import Notifier
 
 # OpenCV and PyAV (and the modules that load them) are imported inside the commands that need
 # them: `vcam health` runs every 30 s in Docker, and `check`, `events` and `clips` need neither.
@@ -36,9 +32,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keeps a bad config from restart-looping
-STOP_BUDGET_S = 6.0  # well inside systemd's and Docker's 10 s before SIGKILL (with the steps after it)
-CONSUMER_DRAIN_S = 1.0  # what subscribers still have queued at stop is written within this
-TICK_S = 1.0
 
 
 class EnvFileError(Exception):
@@ -261,6 +254,8 @@ def run_command(env: Mapping[str, str], cameras_file: Document, typos: list[str]
         except OSError as exc:
             log.error("config_invalid", problem=f"TEMP_DIR={str(settings.temp_dir)!r}: cannot lock {lock}: {exc}")
             return EXIT_CONFIG
+    from vcam.daemon import run  # loads OpenCV and PyAV: only the daemon needs them
+
     return run(settings)
 
 
@@ -318,114 +313,6 @@ def _check_directories(settings: config.Config, *, create: bool) -> list[str]:
     return problems
 
 
-def run(settings: config.Config) -> int:
-    log = logs.get()
-    stop = threading.Event()
-
-    def on_signal(signum: int, _: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    import cv2
-
-    from vcam.pipeline import Pipeline
-    from vcam.supervisor import Supervisor
-
-    cv2.setNumThreads(1)  # one thread per pipeline does the image work; OpenCV's pool only adds CPU
-    memory.tune_malloc()  # before the threads start, so they share its arenas
-
-    events = Bus(log)  # the pipelines and the storage keeper publish; the subscribers each have a thread
-    event_log, consumers = subscribers(events, settings, log)
-    keeper = storage.StorageKeeper(
-        settings.video_dir, settings.temp_dir, settings.retention, log, publish=events.publish
-    )
-
-    def pipeline_of(camera: config.CameraConfig) -> Callable[[], Pipeline]:
-        def make() -> Pipeline:
-            return Pipeline(
-                camera,
-                settings.video_dir,
-                settings.temp_dir,
-                log,
-                bus=events,
-                make_room=keeper.enforce,
-                on_clip=lambda _: keeper.request(),
-            )
-
-        return make
-
-    supervisor = Supervisor([pipeline_of(camera) for camera in settings.enabled], log)
-    notifier = Notifier(os.environ)
-    health_file = layout.health_path(settings.temp_dir, os.getpid())
-    cameras = [camera.name for camera in settings.enabled]
-    log.info("vcam_started", pid=os.getpid(), version=__version__, cameras=cameras, video_dir=str(settings.video_dir))
-    if any(camera.url == camera_url.DEMO for camera in settings.enabled):
-        log.info(
-            "demo_camera",
-            note="this is the built-in demo camera: a car crosses every 20 s",
-            next="set RTSP_URL in .env to your camera's stream (examples in .env_example), then start vcam again",
-            stop="Ctrl-C",
-        )
-    for consumer in consumers:
-        consumer.start()
-    keeper.start()
-    supervisor.start()
-    notifier.ready(supervisor.summary()[1])
-    while not stop.wait(TICK_S):
-        supervisor.tick()
-        live, status = supervisor.summary()
-        notifier.status(status)
-        if live:
-            notifier.watchdog()  # withheld while a pipeline is wedged; a camera that is down is only said
-        write_health(health_file, healthy=live, status=status, stopping=False)
-    log.info("vcam_stopping")
-    notifier.stopping()
-    write_health(health_file, healthy=True, status="stopping", stopping=True)
-    started = time.monotonic()
-    clean = supervisor.stop(STOP_BUDGET_S)
-    keeper.stop()
-    keeper.join(time.monotonic() + 1)
-    stop_subscribers(consumers, event_log)
-    health_file.unlink(missing_ok=True)  # no daemon, no health: TEMP_DIR is left empty
-    log.info("vcam_stopped", clean=clean, stop_s=round(time.monotonic() - started, 2))
-    if not clean:
-        # A reader still blocked inside FFmpeg on a frozen camera: clips are finished (the recorder is
-        # always joined), and letting the interpreter tear down modules under that thread can crash
-        # it. Leave at once instead.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(EXIT_OK)
-    return EXIT_OK
-
-
-def subscribers(events: Bus, settings: config.Config, log: Any) -> tuple[EventLog | None, list[Consumer]]:
-    """Everything that listens to the bus, each on its own thread: the event log (if it opens)."""
-    event_log = open_event_log(settings, log)
-    consumers = []
-    if event_log is not None:
-        writer = EventLogWriter(event_log, log)
-        consumers.append(Consumer(events.subscribe("eventlog"), writer.handle, log, drain_s=CONSUMER_DRAIN_S))
-    return event_log, consumers
-
-
-def stop_subscribers(consumers: list[Consumer], event_log: EventLog | None) -> None:
-    """After the pipelines: their last events (an event's end, the last clip) are queued by then."""
-    for consumer in consumers:
-        consumer.stop()
-    deadline = time.monotonic() + CONSUMER_DRAIN_S + 0.5
-    for consumer in consumers:
-        consumer.join(deadline)
-    if event_log is not None:
-        event_log.close()
-
-
-def write_health(path: Path, *, healthy: bool, status: str, stopping: bool) -> None:
-    record = {"time": time.time(), "pid": os.getpid(), "healthy": healthy, "stopping": stopping, "status": status}
-    with contextlib.suppress(OSError):  # a full disk must not stop the main loop; `vcam health` then says stale
-        storage.atomic_write(path, json.dumps(record).encode(), root=path.parent, durable=False)
-
-
 def health_command(env: Mapping[str, str], cameras_file: Document) -> int:
     """For Docker's HEALTHCHECK: 0 if every running daemon's health file is fresh and says healthy
     (or stopping). Each daemon writes its own, so two daemons sharing TEMP_DIR never mix them up."""
@@ -471,24 +358,6 @@ def _health_of(path: Path, stale_after: float) -> tuple[bool, str]:
         return False, f"unhealthy: the daemon has not reported for {age:.0f} s"
     healthy = bool(record.get("healthy"))
     return healthy, ("healthy: " if healthy else "unhealthy: ") + str(record.get("status", ""))
-
-
-def open_event_log(settings: config.Config, log: Any) -> EventLog | None:
-    """The event log, reconciled with the clips on disk; recording goes on without it if it fails."""
-    try:
-        events = EventLog(settings.events_db)
-        on_disk = [
-            (f.path.relative_to(settings.video_dir).parts[0], f.path, f.time, f.size)
-            for f in storage.stored_files(settings.video_dir, settings.temp_dir)
-            if f.kind == "clip"
-        ]
-        removed, added = events.reconcile(on_disk)
-    except (sqlite3.Error, OSError) as exc:
-        log.error("eventlog_unavailable", path=str(settings.events_db), error=str(exc))
-        return None
-    if removed or added:
-        log.info("eventlog_reconciled", rows_removed=removed, clips_added=added)
-    return events
 
 
 def probe(url: str, env: Mapping[str, str]) -> int:
