@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -28,13 +26,13 @@ from pathlib import Path
 
 from measure import (
     FOOTAGE,
-    REPO,
     cpu_children,
     floor_command,
     make_stream,
     peak_rss_mb,
     process_cpu,
     serve,
+    start_daemon,
     thread_cpu,
 )
 
@@ -66,21 +64,7 @@ def main() -> None:
                 f'\n[[cameras]]\nname = "{n}"\nurl = "{url}"\n' for n, (_, url) in zip(names, servers, strict=True)
             )
         )
-        env = dict(os.environ, VIDEO_DIR=str(base / "video"), LOG_FORMAT="json", PYTHONUNBUFFERED="1")
-        proc = subprocess.Popen(
-            [sys.executable, str(REPO / "vcam_runner.py"), "--config", str(cameras)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stderr is not None
-        connected: set[str] = set()
-        for line in proc.stderr:
-            if '"camera_connected"' in line:
-                connected.add(json.loads(line)["camera"])
-                if len(connected) == args.cameras:
-                    break
+        proc = start_daemon(base / "video", {}, "--config", str(cameras), connected=args.cameras)
         try:
             time.sleep(2)  # past the start of the first clips
             before, threads_before = process_cpu(proc.pid), thread_cpu(proc.pid)

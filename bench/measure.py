@@ -6,6 +6,7 @@ import os
 import resource
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,3 +104,23 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def start_daemon(video_dir: Path, settings: dict[str, str], *args: str, connected: int = 1) -> subprocess.Popen[str]:
+    """The daemon (vcam_runner.py ARGS) with ``settings`` over this environment and JSON logs on
+    its stderr, once ``connected`` camera_connected lines have come (0: at once). The caller stops it."""
+    env = dict(os.environ, VIDEO_DIR=str(video_dir), LOG_FORMAT="json", PYTHONUNBUFFERED="1", **settings)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "vcam_runner.py"), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    seen = 0
+    for line in proc.stderr if connected else ():
+        seen += '"camera_connected"' in line
+        if seen >= connected:
+            break
+    return proc

@@ -21,42 +21,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from measure import FOOTAGE, REPO, floor_cpu, make_stream, peak_rss_mb, process_cpu, serve, thread_cpu
+from measure import FOOTAGE, floor_cpu, make_stream, peak_rss_mb, process_cpu, serve, start_daemon, thread_cpu
 
 
 def measure(url: str, mode: str, seconds: float, video_dir: Path) -> dict[str, Any]:
     """Floor CPU, daemon CPU over the same window (in all and per thread), daemon peak RSS, and
     what the daemon said at stop: clips saved, packets the recorder dropped, time spent decoding
     keyframes only because decoding fell behind."""
-    env = dict(
-        os.environ,
-        RTSP_URL=url,
-        RECORD_MODE=mode,
-        VIDEO_DIR=str(video_dir),
-        LOG_FORMAT="json",
-        SNAPSHOT_INTERVAL="60",
-        PYTHONUNBUFFERED="1",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "vcam_runner.py")],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if '"camera_connected"' in line:
-            break
+    settings = {"RTSP_URL": url, "RECORD_MODE": mode, "SNAPSHOT_INTERVAL": "60"}
+    proc = start_daemon(video_dir, settings)
     time.sleep(2)  # past the start of the first clip
     before, threads_before = process_cpu(proc.pid), thread_cpu(proc.pid)
     floor = floor_cpu(url, seconds)

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from measure import REPO, make_stream, serve
+from measure import make_stream, serve, start_daemon
 
 SAMPLE_S = 10.0
 
@@ -55,15 +52,8 @@ def main() -> None:
         clip = make_stream(base, still=False, seconds=int(interval + 60))
         server, url = serve(clip)
         port = int(url.rsplit(":", 1)[1].split("/")[0])
-        env = dict(os.environ, RTSP_URL=url, RECORD_MODE="annotated", VIDEO_DIR=str(base / "video"))
-        env.update(LOG_FORMAT="json", PYTHONUNBUFFERED="1", RECONNECT_DELAY="1", RETENTION_DAYS="0.01")
-        proc = subprocess.Popen(
-            [sys.executable, str(REPO / "vcam_runner.py")],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        settings = {"RTSP_URL": url, "RECORD_MODE": "annotated", "RECONNECT_DELAY": "1", "RETENTION_DAYS": "0.01"}
+        proc = start_daemon(base / "video", settings, connected=0)
         started = time.monotonic()
         samples: list[tuple[float, float]] = []
         drops = 0

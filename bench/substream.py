@@ -15,34 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from measure import FOOTAGE, REPO, floor_cpu, make_stream, peak_rss_mb, process_cpu, serve
+from measure import FOOTAGE, floor_cpu, make_stream, peak_rss_mb, process_cpu, serve, start_daemon
 
 
 def run(settings: dict[str, str], main_url: str, seconds: float, video_dir: Path) -> tuple[float, float, float]:
     """(daemon CPU, floor CPU, peak RSS MB) over one window."""
-    env = dict(os.environ, VIDEO_DIR=str(video_dir), LOG_FORMAT="json", PYTHONUNBUFFERED="1", **settings)
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "vcam_runner.py")],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    wanted = 2 if "DETECT_URL" in settings else 1
-    seen = 0
-    for line in proc.stderr:
-        seen += '"camera_connected"' in line
-        if seen == wanted:
-            break
+    proc = start_daemon(video_dir, settings, connected=2 if "DETECT_URL" in settings else 1)
     try:
         time.sleep(2)
         before = process_cpu(proc.pid)
