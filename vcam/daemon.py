@@ -69,7 +69,13 @@ def run(settings: config.Config) -> int:
     notifier = Notifier(os.environ)
     health_file = layout.health_path(settings.temp_dir, os.getpid())
     cameras = [camera.name for camera in settings.enabled]
-    log.info("vcam_started", pid=os.getpid(), version=__version__, cameras=cameras, video_dir=str(settings.video_dir))
+    log.info(
+        "vcam_started",
+        pid=os.getpid(),
+        version=__version__,
+        cameras=",".join(cameras),
+        video_dir=str(settings.video_dir),
+    )
     if any(camera.url == camera_url.DEMO for camera in settings.enabled):
         log.info(
             "demo_camera",
