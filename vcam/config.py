@@ -37,6 +37,7 @@ from vcam.settings import (
     Setting,
     format_shape,
     format_shapes,
+    number_text,
     parse_shapes,
     rectangle,
 )
@@ -184,10 +185,6 @@ def shown(value: str) -> str:
     return text if len(text) <= SHOWN_VALUE_CHARS else text[: SHOWN_VALUE_CHARS - 1] + "…"
 
 
-def _num(value: float) -> str:
-    return f"{value:g}"
-
-
 # --- reading values through layers ---------------------------------------------------------------
 
 
@@ -273,7 +270,7 @@ def _record(r: _Reader) -> RecordSettings:
     clip_seconds = r.get("CLIP_SECONDS")
     pre_seconds = r.get("PRE_SECONDS")
     if pre_seconds >= clip_seconds:
-        r.fail("PRE_SECONDS", f"less than CLIP_SECONDS ({_num(clip_seconds)})")
+        r.fail("PRE_SECONDS", f"less than CLIP_SECONDS ({number_text(clip_seconds)})")
     return RecordSettings(mode, clip_seconds, pre_seconds, audio=r.get("RECORD_AUDIO"))
 
 
@@ -309,7 +306,7 @@ def _camera(r: _Reader) -> CameraConfig:
     reconnect_delay = r.get("RECONNECT_DELAY")
     reconnect_max_delay = r.get("RECONNECT_MAX_DELAY")
     if reconnect_max_delay < reconnect_delay:
-        r.fail("RECONNECT_MAX_DELAY", f"at least RECONNECT_DELAY ({_num(reconnect_delay)})")
+        r.fail("RECONNECT_MAX_DELAY", f"at least RECONNECT_DELAY ({number_text(reconnect_delay)})")
     camera = CameraConfig(
         name=name,
         url=url,

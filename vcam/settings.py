@@ -15,7 +15,8 @@ Point = tuple[int, int]
 Polygon = tuple[Point, ...]
 
 
-def _num(value: float) -> str:
+def number_text(value: float) -> str:
+    """A number as settings are written: 5, 0.5, 1e+06."""
     return f"{value:g}"
 
 
@@ -53,7 +54,7 @@ class Seconds:
         return number
 
     def show(self, value: Any) -> str:
-        return _num(value)
+        return number_text(value)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class Number:
 
     @property
     def expected(self) -> str:
-        return f"a number above {_num(self.low)} and at most {_num(self.high)}"
+        return f"a number above {number_text(self.low)} and at most {number_text(self.high)}"
 
     @property
     def fallback(self) -> float:
@@ -76,7 +77,7 @@ class Number:
         return number
 
     def show(self, value: Any) -> str:
-        return _num(value)
+        return number_text(value)
 
 
 @dataclass(frozen=True)
