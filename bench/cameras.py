@@ -16,8 +16,6 @@ keyframes only (both should be 0). Targets (issue #14): passthrough <= 1.3x the 
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import subprocess
 import tempfile
 import time
@@ -26,13 +24,13 @@ from pathlib import Path
 
 from measure import (
     FOOTAGE,
+    Daemon,
     cpu_children,
     floor_command,
     make_stream,
     peak_rss_mb,
     process_cpu,
     serve,
-    start_daemon,
     thread_cpu,
 )
 
@@ -64,17 +62,17 @@ def main() -> None:
                 f'\n[[cameras]]\nname = "{n}"\nurl = "{url}"\n' for n, (_, url) in zip(names, servers, strict=True)
             )
         )
-        proc = start_daemon(base / "video", {}, "--config", str(cameras), connected=args.cameras)
+        daemon = Daemon(base / "video", {}, "--config", str(cameras))
+        daemon.wait_connected(args.cameras)
         try:
             time.sleep(2)  # past the start of the first clips
-            before, threads_before = process_cpu(proc.pid), thread_cpu(proc.pid)
+            before, threads_before = process_cpu(daemon.pid), thread_cpu(daemon.pid)
             floor = floors_cpu([url for _, url in servers], args.seconds)
-            used = process_cpu(proc.pid) - before
-            threads = {n: cpu - threads_before.get(n, 0.0) for n, cpu in thread_cpu(proc.pid).items()}
-            rss = peak_rss_mb(proc.pid)
+            used = process_cpu(daemon.pid) - before
+            threads = {n: cpu - threads_before.get(n, 0.0) for n, cpu in thread_cpu(daemon.pid).items()}
+            rss = peak_rss_mb(daemon.pid)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            said = [json.loads(line) for line in proc.communicate(timeout=30)[1].splitlines() if line[:1] == "{"]
+            said = daemon.stop()
             for server, _ in servers:
                 server.terminate()
                 server.wait()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 FOOTAGE = REPO.parent / "shared" / "media" / "traffic_camera.mp4"  # real footage, when ../shared/media is here
@@ -106,21 +112,46 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_daemon(video_dir: Path, settings: dict[str, str], *args: str, connected: int = 1) -> subprocess.Popen[str]:
-    """The daemon (vcam_runner.py ARGS) with ``settings`` over this environment and JSON logs on
-    its stderr, once ``connected`` camera_connected lines have come (0: at once). The caller stops it."""
-    env = dict(os.environ, VIDEO_DIR=str(video_dir), LOG_FORMAT="json", PYTHONUNBUFFERED="1", **settings)
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "vcam_runner.py"), *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    seen = 0
-    for line in proc.stderr if connected else ():
-        seen += '"camera_connected"' in line
-        if seen >= connected:
-            break
-    return proc
+class Daemon:
+    """The daemon under measurement (vcam_runner.py ARGS with ``settings`` over this environment),
+    its JSON log lines read all along by a thread of their own: a log pipe nobody reads fills up
+    and stalls the daemon's logging threads (a soak that did not read it measured a daemon stuck
+    after its first 64 KB of log)."""
+
+    def __init__(self, video_dir: Path, settings: dict[str, str], *args: str) -> None:
+        env = dict(os.environ, VIDEO_DIR=str(video_dir), LOG_FORMAT="json", PYTHONUNBUFFERED="1", **settings)
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO / "vcam_runner.py"), *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.pid = self.process.pid
+        self.events: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            if line[:1] == "{":
+                with contextlib.suppress(ValueError):
+                    self.events.append(json.loads(line))
+
+    def said(self, event: str) -> list[dict[str, Any]]:
+        return [e for e in list(self.events) if e.get("event") == event]
+
+    def wait_connected(self, count: int = 1, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.said("camera_connected")) < count:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise SystemExit(f"the daemon did not connect {count} camera(s) within {timeout:g} s")
+            time.sleep(0.1)
+
+    def stop(self) -> list[dict[str, Any]]:
+        """SIGTERM; everything it said."""
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+        self._reader.join(5)
+        return list(self.events)

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from measure import FOOTAGE, floor_cpu, make_stream, peak_rss_mb, process_cpu, serve, start_daemon, thread_cpu
+from measure import FOOTAGE, Daemon, floor_cpu, make_stream, peak_rss_mb, process_cpu, serve, thread_cpu
 
 
 def measure(url: str, mode: str, seconds: float, video_dir: Path) -> dict[str, Any]:
@@ -36,15 +35,15 @@ def measure(url: str, mode: str, seconds: float, video_dir: Path) -> dict[str, A
     what the daemon said at stop: clips saved, packets the recorder dropped, time spent decoding
     keyframes only because decoding fell behind."""
     settings = {"RTSP_URL": url, "RECORD_MODE": mode, "SNAPSHOT_INTERVAL": "60"}
-    proc = start_daemon(video_dir, settings)
+    daemon = Daemon(video_dir, settings)
+    daemon.wait_connected()
     time.sleep(2)  # past the start of the first clip
-    before, threads_before = process_cpu(proc.pid), thread_cpu(proc.pid)
+    before, threads_before = process_cpu(daemon.pid), thread_cpu(daemon.pid)
     floor = floor_cpu(url, seconds)
-    used = process_cpu(proc.pid) - before
-    threads = {name: cpu - threads_before.get(name, 0.0) for name, cpu in thread_cpu(proc.pid).items()}
-    rss = peak_rss_mb(proc.pid)
-    proc.send_signal(signal.SIGTERM)
-    said = [json.loads(line) for line in proc.communicate(timeout=30)[1].splitlines() if line.startswith("{")]
+    used = process_cpu(daemon.pid) - before
+    threads = {name: cpu - threads_before.get(name, 0.0) for name, cpu in thread_cpu(daemon.pid).items()}
+    rss = peak_rss_mb(daemon.pid)
+    said = daemon.stop()
     stopped = {e["event"]: e for e in said if e["event"] in ("reader_stopped", "recorder_stopped")}
     return {
         "floor_s": floor,

@@ -14,13 +14,11 @@ it (target, issue #14: <= 0.05 MB/min), each interval's low point, clips saved a
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import tempfile
 import time
 from pathlib import Path
 
-from measure import make_stream, serve, start_daemon
+from measure import Daemon, make_stream, serve
 
 SAMPLE_S = 10.0
 
@@ -53,13 +51,14 @@ def main() -> None:
         server, url = serve(clip)
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         settings = {"RTSP_URL": url, "RECORD_MODE": "annotated", "RECONNECT_DELAY": "1", "RETENTION_DAYS": "0.01"}
-        proc = start_daemon(base / "video", settings, connected=0)
+        daemon = Daemon(base / "video", settings)
+        daemon.wait_connected()
         started = time.monotonic()
         samples: list[tuple[float, float]] = []
         drops = 0
         try:
             while (now := time.monotonic()) - started < args.minutes * 60:
-                samples.append(((now - started) / 60, rss_mb(proc.pid)))
+                samples.append(((now - started) / 60, rss_mb(daemon.pid)))
                 if now - started >= (drops + 1) * interval:
                     drops += 1
                     server.terminate()  # the camera goes away for a few seconds, and returns
@@ -68,8 +67,7 @@ def main() -> None:
                     server = serve(clip, port)[0]
                 time.sleep(SAMPLE_S)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            said = [json.loads(line) for line in proc.communicate(timeout=30)[1].splitlines() if line[:1] == "{"]
+            said = daemon.stop()
             server.terminate()
             server.wait()
     warm = [s for s in samples if s[0] >= args.drop_every]

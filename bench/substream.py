@@ -15,27 +15,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from measure import FOOTAGE, floor_cpu, make_stream, peak_rss_mb, process_cpu, serve, start_daemon
+from measure import FOOTAGE, Daemon, floor_cpu, make_stream, peak_rss_mb, process_cpu, serve
 
 
 def run(settings: dict[str, str], main_url: str, seconds: float, video_dir: Path) -> tuple[float, float, float]:
     """(daemon CPU, floor CPU, peak RSS MB) over one window."""
-    proc = start_daemon(video_dir, settings, connected=2 if "DETECT_URL" in settings else 1)
+    daemon = Daemon(video_dir, settings)
+    daemon.wait_connected(2 if "DETECT_URL" in settings else 1)
     try:
         time.sleep(2)
-        before = process_cpu(proc.pid)
+        before = process_cpu(daemon.pid)
         floor = floor_cpu(main_url, seconds)
-        used = process_cpu(proc.pid) - before
-        rss = peak_rss_mb(proc.pid)
+        used = process_cpu(daemon.pid) - before
+        rss = peak_rss_mb(daemon.pid)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
+        daemon.stop()
     return used, floor, rss
 
 
