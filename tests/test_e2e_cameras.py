@@ -53,14 +53,17 @@ def test_one_camera_killed_and_one_frozen_never_delay_the_healthy_one(
     time.sleep(15)
     snapshots = [t for t, _ in of(proc, "snapshot_saved", "healthy", since=broken)]
     clips = [e for t, e in of(proc, "clip_saved", "healthy", since=broken)]
-    lost = {name: of(proc, "camera_lost", name, since=broken) for name in ("killed", "frozen")}
+    lost = {  # lost mid-stream, or (caught between two connections) unavailable at the next try
+        name: of(proc, "camera_lost", name, since=broken) + of(proc, "camera_unavailable", name, since=broken)
+        for name in ("killed", "frozen")
+    }
     gaps = [b - a for a, b in itertools.pairwise(snapshots)]
     durations = [float(str(e["duration_s"])) for e in clips]
     print(
         f"while one camera was killed and one frozen, the healthy one: {len(snapshots)} snapshots in 15 s "
         f"(gaps {min(gaps):.2f}-{max(gaps):.2f} s), clips {durations} s"
     )
-    assert lost["killed"] and lost["frozen"]  # both noticed (the frozen one by its stall timeout)
+    assert lost["killed"] and lost["frozen"], lost  # both noticed (the frozen one by its stall timeout)
     assert len(snapshots) >= 13 and max(gaps) <= SNAPSHOT_EVERY_S + 0.5
     assert len(clips) >= 2 and all(abs(d - CLIP_S) <= 1.1 for d in durations)  # ±1 GOP (1 s)
     for clip in clips:
