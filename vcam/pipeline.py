@@ -168,7 +168,6 @@ class Pipeline:
             )
         self._detecting = self.readers[-1]  # the reader whose pictures the worker analyses
         self._analysed = 0
-        self._bytes_written = 0
         self._fps_analysed = Rate(clock)
         self._worker_beat = clock()
         self._started_at = clock()
@@ -262,7 +261,7 @@ class Pipeline:
             motion=self._events.active is not None,
             recording=self.recorder.recording,
             clips_saved=self.recorder.saved,
-            bytes_written=self._bytes_written,
+            bytes_written=self.recorder.bytes_saved,
             last_clip=self.recorder.last_clip,
         )
 
@@ -374,7 +373,6 @@ class Pipeline:
 
     def _clip_saved(self, clip: SavedClip) -> None:
         """Called on the recorder's publisher thread."""
-        self._bytes_written += clip.size
         self._publish(
             bus.ClipSaved(self.camera.name, clip.path, clip.start, clip.duration, clip.size, clip.mode, clip.partial)
         )

@@ -164,7 +164,9 @@ class StreamReader:
                     described = connection.info
                 self._feed(chunk)
                 self.packets += not chunk.audio
-                if chunk.audio or not (chunk.frames or not self.decodes):
+                # alive: a picture came, or (a stream only recorded) a picture's packet
+                alive = bool(chunk.frames) if self.decodes else not chunk.audio
+                if not alive:
                     continue
                 self.last_frame_at = now
                 self.frames += len(chunk.frames)

@@ -98,6 +98,7 @@ class Recorder:
         self.beat = clock()
         self.dropped = 0
         self.saved = 0
+        self.bytes_saved = 0  # of the clips saved
         self.last_clip: str | None = None
         self.wants_frames = False  # read by the reader thread: pass decoded pictures along
         self._dropping = False
@@ -453,6 +454,7 @@ class Recorder:
 
     def _saved(self, clip: SavedClip) -> None:
         self.saved += 1
+        self.bytes_saved += clip.size
         self.last_clip = clip.path.name
         if self._last_error is not None:
             self._last_error = None

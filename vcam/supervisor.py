@@ -31,7 +31,7 @@ class Supervisor:
     def tick(self) -> None:
         """Called about once a second from the main loop."""
         for index, pipeline in enumerate(self.pipelines):
-            problem = self._problem(pipeline)
+            problem = self._problem(pipeline, pipeline.stats())
             if problem is None:
                 continue
             self.log.error("pipeline_restart", camera=pipeline.camera.name, problem=problem)
@@ -44,20 +44,16 @@ class Supervisor:
             self.pipelines[index] = fresh
             self.restarts += 1
 
-    def _problem(self, pipeline: Pipeline) -> str | None:
+    def _problem(self, pipeline: Pipeline, health: CameraStats) -> str | None:
         dead = pipeline.dead_threads()
         if dead:
             return "thread died: " + ", ".join(dead)
-        health = pipeline.stats()
         limit = wedge_limit(pipeline.camera.stall_timeout)
         if health.reader_beat_age > limit:
             return f"reader made no progress for {health.reader_beat_age:.0f} s"
         if health.worker_beat_age > limit:
             return f"worker made no progress for {health.worker_beat_age:.0f} s"
         return None
-
-    def stats(self) -> list[CameraStats]:
-        return [p.stats() for p in self.pipelines]
 
     def summary(self) -> tuple[bool, str]:
         """(live, one line for systemd's STATUS= and the health file).
@@ -67,7 +63,7 @@ class Supervisor:
         unhealthy: the watchdog would restart the whole process, and so cut every other camera's
         clips, every few minutes for as long as one camera is unplugged."""
         stats = [p.stats() for p in self.pipelines]
-        live = all(self._problem(p) is None for p in self.pipelines)
+        live = all(self._problem(p, s) is None for p, s in zip(self.pipelines, stats, strict=True))
         streaming = sum(s.connected for s in stats)
         parts = [f"{streaming}/{len(stats)} cameras streaming"]
         for s in stats:
