@@ -513,6 +513,7 @@ def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
             "VIDEO_DIR": str(tmp_path / "video"),
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "debug",
+            "METRICS_ADDR": "127.0.0.1:0",  # on, as by default, on a port of its own
             "VCAM_TEST_CWD": str(tmp_path),
         }
         env.update(settings)

@@ -9,7 +9,7 @@ APT_PACKAGES=(
     ffmpeg python3-venv chromium systemd
     gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-    gstreamer1.0-libav vlc-bin vlc-plugin-base motion
+    gstreamer1.0-libav vlc-bin vlc-plugin-base motion mosquitto prometheus
     debootstrap systemd-container podman runc
 )
 bash deploy/apt-install.sh "${APT_PACKAGES[@]}"

@@ -235,7 +235,7 @@ def run_command(env: Mapping[str, str], cameras_file: Document, typos: list[str]
     logs.configure(
         settings.log_level,
         logs.choose_format(settings.log_format, env),
-        secrets=[s for c in settings.cameras for url in (c.url, c.detect_url) for s in camera_url.secrets(url)],
+        secrets=settings.secrets(),
     )
     log = logs.get()
     for typo in typos:
@@ -288,7 +288,11 @@ def _early_log(env: Mapping[str, str]) -> Any:
     """A logger before the settings are known good: LOG_FORMAT if it is valid, else the default."""
     fmt = env.get("LOG_FORMAT", "auto").strip().lower()
     chosen = logs.choose_format(fmt if fmt in config.LOG_FORMATS else "auto", env)
-    logs.configure("info", chosen, secrets=camera_url.secrets(env.get("RTSP_URL", "")))
+    urls = [env.get(name, "") for name in ("RTSP_URL", "DETECT_URL", "MQTT_URL", "SMTP_URL")]
+    urls += env.get("WEBHOOK_URLS", "").split()
+    secrets = [s for url in urls for s in camera_url.secrets(url)]
+    secret = env.get("WEBHOOK_SECRET", "")
+    logs.configure("info", chosen, secrets=secrets + ([secret] if len(secret) >= camera_url.MIN_SECRET_CHARS else []))
     return logs.get()
 
 

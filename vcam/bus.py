@@ -118,6 +118,7 @@ Event = (
     | StorageLow
 )
 
+TICK_S = 1.0
 QUEUE_SIZE = 1000  # events a subscriber may fall behind by (a few minutes of a busy camera)
 
 
@@ -176,15 +177,23 @@ class Bus:
 
 
 class Consumer:
-    """A subscriber's own thread: takes events from its queue and hands each to ``handle``. At stop
-    it works off what is already queued (for at most ``drain_s``), so the last events of a clean
-    stop (an event's end, the last clip) still arrive."""
+    """A subscriber's own thread: takes events from its queue and hands each to ``handle``, and
+    calls ``tick`` about once a second (for what is due with time, not with an event). At stop it
+    works off what is already queued (for at most ``drain_s``), so the last events of a clean stop
+    (an event's end, the last clip) still arrive."""
 
     def __init__(
-        self, subscription: Subscription, handle: Callable[[Event], None], log: Any, *, drain_s: float = 2.0
+        self,
+        subscription: Subscription,
+        handle: Callable[[Event], None],
+        log: Any,
+        *,
+        drain_s: float = 2.0,
+        tick: Callable[[], None] | None = None,
     ) -> None:
         self.subscription = subscription
         self.handle = handle
+        self.tick = tick
         self.log = log
         self.drain_s = drain_s
         self.handled = 0
@@ -206,10 +215,14 @@ class Consumer:
         return True
 
     def _run(self) -> None:
+        ticked = time.monotonic()
         while not self._stop.is_set():
             event = self.subscription.get(0.5)
             if event is not None:
                 self._guarded(event)
+            if self.tick is not None and time.monotonic() - ticked >= TICK_S:
+                ticked = time.monotonic()
+                self._guarded(self.tick)
         until = time.monotonic() + self.drain_s
         while time.monotonic() < until:
             try:
@@ -219,12 +232,15 @@ class Consumer:
             if not isinstance(queued, _Wake):
                 self._guarded(queued)
 
-    def _guarded(self, event: Event) -> None:
-        """A consumer outlives anything one event does to it."""
+    def _guarded(self, work: Event | Callable[[], None]) -> None:
+        """A consumer outlives anything one event (or tick) does to it."""
         try:
-            self.handle(event)
+            if callable(work):
+                work()
+            else:
+                self.handle(work)
+                self.handled += 1
         except Exception as exc:
             self.log.exception(
                 "subscriber_error", subscriber=self.subscription.name, error=f"{type(exc).__name__}: {exc}"
             )
-        self.handled += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -61,6 +62,20 @@ def secrets(url: str) -> tuple[str, ...]:
     password = credentials[1]
     found = {password, unquote(password)}
     return tuple(sorted(p for p in found if len(p) >= MIN_SECRET_CHARS))
+
+
+class Masker:
+    """Passwords out of any text: URLs by their shape, the configured passwords wherever they
+    appear whole. The logs, and everything the notifiers send out, go through one."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = sorted(set(secrets), key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        text = mask(text)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
 
 
 def ffmpeg_authority_problem(url: str) -> str | None:

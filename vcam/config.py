@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from vcam import camera_url
 from vcam.retention import Ages, Policy
@@ -120,6 +122,42 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class Server:
+    """A broker or mail server named by a URL: mqtt://user:pass@host:1883, smtps://…"""
+
+    scheme: str
+    host: str
+    port: int
+    user: str
+    password: str  # percent-decoded
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme.endswith("s")
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    mqtt: Server | None = None
+    mqtt_prefix: str = "vcam"
+    mqtt_client_id: str = ""  # "" = vcam-<prefix>-<host name>
+    mqtt_ca_file: str = ""
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    webhooks: tuple[str, ...] = ()
+    webhook_secret: str = ""
+    smtp: Server | None = None
+    email_to: tuple[str, ...] = ()
+    email_from: str = ""
+    alert_after: float = 300.0
+    alert_on_motion: bool = False
+    alert_max_per_hour: int = 6
+    hooks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (ON_MOTION_START, argv), …
+    hook_timeout: float = 30.0
+    metrics_addr: tuple[str, int] | None = ("127.0.0.1", 9108)
+
+
+@dataclass(frozen=True)
 class Config:
     cameras: tuple[CameraConfig, ...]  # enabled or not; in the order given
     video_dir: Path
@@ -129,12 +167,21 @@ class Config:
     health_timeout: float
     log_level: str
     log_format: str
+    notify: NotifySettings = NotifySettings()
     from_file: bool = False  # the cameras came from a TOML file
     shown: tuple[tuple[str, str], ...] = ()  # the process-wide settings, for `vcam check`
 
     @property
     def enabled(self) -> tuple[CameraConfig, ...]:
         return tuple(c for c in self.cameras if c.enabled)
+
+    def secrets(self) -> list[str]:
+        """Every password and secret of the settings, for the logs to mask wherever it shows up."""
+        urls = [url for c in self.cameras for url in (c.url, c.detect_url)] + list(self.notify.webhooks)
+        found = [s for url in urls for s in camera_url.secrets(url)]
+        servers = [s for s in (self.notify.mqtt, self.notify.smtp) if s is not None]
+        found += [s.password for s in servers] + [self.notify.webhook_secret]
+        return [s for s in found if len(s) >= camera_url.MIN_SECRET_CHARS]
 
     def describe(self) -> list[tuple[str, str]]:
         """Settings as (place, shown value) for ``vcam check``, passwords masked."""
@@ -238,7 +285,8 @@ class _Reader:
         except ValueError:
             self.fail(name, setting.kind.expected)
             parsed = setting.kind.fallback
-        self._shown[name] = (place, camera_url.mask(setting.kind.show(parsed)))
+        text = "***" if setting.secret and parsed else camera_url.mask(setting.kind.show(parsed))
+        self._shown[name] = (place, text)
         return parsed
 
 
@@ -347,8 +395,122 @@ def _process(r: _Reader, cameras: tuple[CameraConfig, ...], from_file: bool) -> 
         health_timeout=r.get("HEALTH_TIMEOUT"),
         log_level=r.get("LOG_LEVEL"),
         log_format=r.get("LOG_FORMAT"),
+        notify=_notify(r),
         from_file=from_file,
         shown=r.shown(),
+    )
+
+
+SERVER_PORTS = {"mqtt": 1883, "mqtts": 8883, "smtp": 587, "smtps": 465}
+HOOKS = ("ON_MOTION_START", "ON_MOTION_END", "ON_CLIP_SAVED")
+_TOPIC_LEVEL = re.compile(r"^[^#+/\s]+(/[^#+/\s]+)*$")
+_ADDRESS = re.compile(r"^[^@\s,]+@[^@\s,]+$")
+
+
+def _server(r: _Reader, name: str, schemes: tuple[str, str]) -> Server | None:
+    url = r.get(name)
+    if not url:
+        return None
+    expected = f"{schemes[0]}://[user:password@]host[:port] or {schemes[1]}://…"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        r.fail(name, expected)
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in schemes or not parts.hostname or parts.path not in ("", "/"):
+        r.fail(name, expected)
+        return None
+    return Server(
+        scheme,
+        parts.hostname,
+        port or SERVER_PORTS[scheme],
+        unquote(parts.username or ""),
+        unquote(parts.password or ""),
+    )
+
+
+def _webhooks(r: _Reader) -> tuple[str, ...]:
+    urls = tuple(r.get("WEBHOOK_URLS").split())
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - a bad port raises here
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            place = r.raw("WEBHOOK_URLS")[1]
+            r.problems.append(Problem("WEBHOOK_URLS", f"{place}: {shown(url)!r}: expected http(s)://host[:port]/path"))
+    return urls
+
+
+def _addresses(r: _Reader, name: str) -> tuple[str, ...]:
+    addresses = tuple(a.strip() for a in r.get(name).split(",") if a.strip())
+    if any(not _ADDRESS.match(a) for a in addresses):
+        r.fail(name, "e-mail addresses separated by commas, like me@example.com, you@example.com")
+    return addresses
+
+
+def _hooks(r: _Reader) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    hooks = []
+    for name in HOOKS:
+        text = r.get(name)
+        try:
+            argv = tuple(shlex.split(text))
+        except ValueError as exc:
+            r.fail(name, f"a command and its arguments ({exc})")
+            continue
+        if argv:
+            hooks.append((name, argv))
+    return tuple(hooks)
+
+
+def _metrics_addr(r: _Reader) -> tuple[str, int] | None:
+    text = r.get("METRICS_ADDR")
+    if not text:
+        return None
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:  # 0: any free port (tests)
+        r.fail("METRICS_ADDR", "host:port, like 127.0.0.1:9108 or 0.0.0.0:9108 (empty = off)")
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _notify(r: _Reader) -> NotifySettings:
+    prefix = r.get("MQTT_TOPIC_PREFIX")
+    if not _TOPIC_LEVEL.match(prefix):
+        r.fail("MQTT_TOPIC_PREFIX", "topic levels without '#', '+', spaces or a leading/trailing '/', like vcam")
+    discovery_prefix = r.get("MQTT_DISCOVERY_PREFIX")
+    if not _TOPIC_LEVEL.match(discovery_prefix):
+        r.fail("MQTT_DISCOVERY_PREFIX", "a topic like homeassistant")
+    smtp = _server(r, "SMTP_URL", ("smtp", "smtps"))
+    email_to = _addresses(r, "ALERT_EMAIL_TO")
+    email_from = r.get("ALERT_EMAIL_FROM")
+    if smtp is not None and not email_to:
+        r.fail("ALERT_EMAIL_TO", "the addresses alerts go to, when SMTP_URL is set")
+    if smtp is not None and not email_from and not _ADDRESS.match(smtp.user):
+        r.fail("ALERT_EMAIL_FROM", "a sender address (the SMTP user is no address)")
+    if email_from and not _ADDRESS.match(email_from):
+        r.fail("ALERT_EMAIL_FROM", "an e-mail address, like vcam@example.com")
+    return NotifySettings(
+        mqtt=_server(r, "MQTT_URL", ("mqtt", "mqtts")),
+        mqtt_prefix=prefix,
+        mqtt_client_id=r.get("MQTT_CLIENT_ID"),
+        mqtt_ca_file=r.get("MQTT_CA_FILE"),
+        discovery=r.get("MQTT_DISCOVERY"),
+        discovery_prefix=discovery_prefix,
+        webhooks=_webhooks(r),
+        webhook_secret=r.get("WEBHOOK_SECRET"),
+        smtp=smtp,
+        email_to=email_to,
+        email_from=email_from or (smtp.user if smtp else ""),
+        alert_after=r.get("ALERT_AFTER"),
+        alert_on_motion=r.get("ALERT_ON_MOTION"),
+        alert_max_per_hour=r.get("ALERT_MAX_PER_HOUR"),
+        hooks=_hooks(r),
+        hook_timeout=r.get("HOOK_TIMEOUT"),
+        metrics_addr=_metrics_addr(r),
     )
 
 

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -23,12 +24,18 @@ import cv2
 from vcam import __version__, camera_url, config, layout, logs, memory, storage
 from vcam.bus import Bus, Consumer
 from vcam.eventlog import EventLog, EventLogWriter
+from vcam.metrics import Counts, MetricsServer, Snapshot
+from vcam.notify.hooks import HookRunner
+from vcam.notify.mail import MailNotifier
+from vcam.notify.mqtt import MqttNotifier
+from vcam.notify.webhook import WebhookNotifier
 from vcam.pipeline import Pipeline
 from vcam.supervisor import Supervisor
 from vcam.systemd import Notifier
 
 EXIT_OK = 0
 STOP_BUDGET_S = 6.0  # well inside systemd's and Docker's 10 s before SIGKILL (with the steps after it)
+NOTIFY_QUEUE = 200  # events a notifier may fall behind by before it drops and counts
 CONSUMER_DRAIN_S = 1.0  # what subscribers still have queued at stop is written within this
 TICK_S = 1.0
 
@@ -46,7 +53,6 @@ def run(settings: config.Config) -> int:
     memory.tune_malloc()  # before the threads start, so they share its arenas
 
     events = Bus(log)  # the pipelines and the storage keeper publish; the subscribers each have a thread
-    event_log, consumers = subscribers(events, settings, log)
     keeper = storage.StorageKeeper(
         settings.video_dir, settings.temp_dir, settings.retention, log, publish=events.publish
     )
@@ -66,27 +72,17 @@ def run(settings: config.Config) -> int:
         return make
 
     supervisor = Supervisor([pipeline_of(camera) for camera in settings.enabled], log)
+    listeners = subscribers(events, settings, log, record=supervisor.record)
+    address = settings.notify.metrics_addr
+    server = None if address is None else MetricsServer(address, lambda: snapshot(supervisor, keeper, listeners), log)
     notifier = Notifier(os.environ)
     health_file = layout.health_path(settings.temp_dir, os.getpid())
-    cameras = [camera.name for camera in settings.enabled]
-    log.info(
-        "vcam_started",
-        pid=os.getpid(),
-        version=__version__,
-        cameras=",".join(cameras),
-        video_dir=str(settings.video_dir),
-    )
-    if any(camera.url == camera_url.DEMO for camera in settings.enabled):
-        log.info(
-            "demo_camera",
-            note="this is the built-in demo camera: a car crosses every 20 s",
-            next="set RTSP_URL in .env to your camera's stream (examples in .env_example), then start vcam again",
-            stop="Ctrl-C",
-        )
-    for consumer in consumers:
-        consumer.start()
+    say_started(settings, log)
+    listeners.start()
     keeper.start()
     supervisor.start()
+    if server is not None:
+        server.start()
     notifier.ready(supervisor.summary()[1])
     while not stop.wait(TICK_S):
         supervisor.tick()
@@ -102,7 +98,9 @@ def run(settings: config.Config) -> int:
     clean = supervisor.stop(STOP_BUDGET_S)
     keeper.stop()
     keeper.join(time.monotonic() + 1)
-    stop_subscribers(consumers, event_log)
+    listeners.stop()
+    if server is not None:
+        server.stop()
     health_file.unlink(missing_ok=True)  # no daemon, no health: TEMP_DIR is left empty
     log.info("vcam_stopped", clean=clean, stop_s=round(time.monotonic() - started, 2))
     if not clean:
@@ -115,25 +113,107 @@ def run(settings: config.Config) -> int:
     return EXIT_OK
 
 
-def subscribers(events: Bus, settings: config.Config, log: Any) -> tuple[EventLog | None, list[Consumer]]:
-    """Everything that listens to the bus, each on its own thread: the event log (if it opens)."""
-    event_log = open_event_log(settings, log)
-    consumers = []
-    if event_log is not None:
-        writer = EventLogWriter(event_log, log)
-        consumers.append(Consumer(events.subscribe("eventlog"), writer.handle, log, drain_s=CONSUMER_DRAIN_S))
-    return event_log, consumers
+def say_started(settings: config.Config, log: Any) -> None:
+    log.info(
+        "vcam_started",
+        pid=os.getpid(),
+        version=__version__,
+        cameras=",".join(camera.name for camera in settings.enabled),
+        video_dir=str(settings.video_dir),
+    )
+    if any(camera.url == camera_url.DEMO for camera in settings.enabled):
+        log.info(
+            "demo_camera",
+            note="this is the built-in demo camera: a car crosses every 20 s",
+            next="set RTSP_URL in .env to your camera's stream (examples in .env_example), then start vcam again",
+            stop="Ctrl-C",
+        )
 
 
-def stop_subscribers(consumers: list[Consumer], event_log: EventLog | None) -> None:
-    """After the pipelines: their last events (an event's end, the last clip) are queued by then."""
-    for consumer in consumers:
-        consumer.stop()
-    deadline = time.monotonic() + CONSUMER_DRAIN_S + 0.5
-    for consumer in consumers:
-        consumer.join(deadline)
-    if event_log is not None:
-        event_log.close()
+@dataclass
+class Listeners:
+    """Everything that listens to the bus, each on a thread of its own (a Consumer): the event log,
+    and the notifiers that are configured."""
+
+    event_log: EventLog | None
+    consumers: list[Consumer] = field(default_factory=list)
+    notifiers: list[Any] = field(default_factory=list)  # each with name, sent, failed, dropped
+    mqtt: MqttNotifier | None = None  # it has a connection to open and close
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.start()
+        for consumer in self.consumers:
+            consumer.start()
+
+    def stop(self) -> None:
+        """After the pipelines: their last events (an event's end, the last clip) are queued by then.
+        Webhooks and mail try once more each, without waiting to retry."""
+        self.stopping.set()
+        for consumer in self.consumers:
+            consumer.stop()
+        deadline = time.monotonic() + CONSUMER_DRAIN_S + 0.5
+        for consumer in self.consumers:
+            consumer.join(deadline)
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        if self.event_log is not None:
+            self.event_log.close()
+
+
+def subscribers(events: Bus, settings: config.Config, log: Any, *, record: Callable[[str], bool]) -> Listeners:
+    notify = settings.notify
+    listeners = Listeners(open_event_log(settings, log))
+    if listeners.event_log is not None:
+        writer = EventLogWriter(listeners.event_log, log)
+        listeners.consumers.append(Consumer(events.subscribe("eventlog"), writer.handle, log, drain_s=CONSUMER_DRAIN_S))
+    mask = camera_url.Masker(settings.secrets())
+    cameras = tuple(camera.name for camera in settings.enabled)
+
+    def add(name: str, notifier: Any, tick: Callable[[], None] | None = None) -> None:
+        notifier.name = name
+        listeners.notifiers.append(notifier)
+        subscription = events.subscribe(name, NOTIFY_QUEUE)
+        listeners.consumers.append(Consumer(subscription, notifier.handle, log, drain_s=CONSUMER_DRAIN_S, tick=tick))
+
+    if notify.mqtt is not None:
+        listeners.mqtt = MqttNotifier(notify, cameras, settings.video_dir, log, mask=mask, record=record)
+        add("mqtt", listeners.mqtt)
+    if notify.webhooks:
+        for url in notify.webhooks:
+            hook = WebhookNotifier(
+                url, notify.webhook_secret, settings.video_dir, log, mask=mask, stopping=listeners.stopping
+            )
+            add(f"webhook {hook.name}", hook)
+    if notify.smtp is not None:
+        mail = MailNotifier(notify, cameras, log, mask=mask, stopping=listeners.stopping)
+        add("email", mail, tick=mail.tick)
+    if notify.hooks:
+        add("hooks", HookRunner(dict(notify.hooks), notify.hook_timeout, settings.video_dir, log, mask=mask))
+    return listeners
+
+
+def snapshot(supervisor: Supervisor, keeper: storage.StorageKeeper, listeners: Listeners) -> Snapshot:
+    """What the metrics show, read at scrape time from the counters the threads keep."""
+    live, status = supervisor.summary()
+    try:
+        free: int | None = storage.free_bytes(keeper.video_dir)
+    except OSError:
+        free = None
+    return Snapshot(
+        live=live,
+        status=status,
+        cameras=tuple(p.stats() for p in supervisor.pipelines),
+        used_bytes=keeper.used_bytes,
+        free_bytes=free,
+        deleted=dict(keeper.deleted),
+        subscribers=tuple(Counts(c.subscription.name, dropped=c.subscription.dropped) for c in listeners.consumers),
+        notifiers=tuple(
+            Counts(n.name, sent=n.sent, failed=getattr(n, "failed", 0), dropped=getattr(n, "dropped", 0))
+            for n in listeners.notifiers
+        ),
+    )
 
 
 def write_health(path: Path, *, healthy: bool, status: str, stopping: bool) -> None:

@@ -41,17 +41,10 @@ class _Timestamp:
 
 
 class _MaskSecrets:
-    """Last line of defence: no password leaves the process, whatever a caller logged. URLs are
-    masked by their shape; the configured passwords also wherever they appear whole."""
+    """Last line of defence: no password leaves the process, whatever a caller logged."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        self.secrets = sorted(set(secrets), key=len, reverse=True)
-
-    def mask(self, text: str) -> str:
-        text = camera_url.mask(text)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        self.mask = camera_url.Masker(secrets)
 
     def __call__(self, _: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key, value in event.items():

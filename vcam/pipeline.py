@@ -92,6 +92,8 @@ class CameraStats:
     worker_beat_age: float
     last_error: str | None
     motion: bool  # an event is open
+    events: int  # motion events started
+    recorder_backlog: int  # packets queued for the recorder
     recording: bool  # a clip is being written
     clips_saved: int
     bytes_written: int  # of the clips saved
@@ -168,6 +170,7 @@ class Pipeline:
             )
         self._detecting = self.readers[-1]  # the reader whose pictures the worker analyses
         self._analysed = 0
+        self._events_started = 0
         self._fps_analysed = Rate(clock)
         self._worker_beat = clock()
         self._started_at = clock()
@@ -208,6 +211,13 @@ class Pipeline:
             self.log.exception(
                 "thread_crashed", thread=threading.current_thread().name, error=f"{type(exc).__name__}: {exc}"
             )
+
+    def record_now(self) -> None:
+        """A clip on demand (MQTT's record/set): recorded as if motion were seen now, so it holds
+        the PRE_SECONDS before and lasts CLIP_SECONDS."""
+        now = time.time()
+        self.recorder.motion_at(now, now + 1.0)
+        self.log.info("record_requested")
 
     def request_stop(self) -> None:
         self.stopping.set()
@@ -259,6 +269,8 @@ class Pipeline:
             last_error=next((r.last_error for r in readers if not r.connected and r.last_error), None),
             running_for=now - self._started_at,
             motion=self._events.active is not None,
+            events=self._events_started,
+            recorder_backlog=self.recorder.queue.qsize(),
             recording=self.recorder.recording,
             clips_saved=self.recorder.saved,
             bytes_written=self.recorder.bytes_saved,
@@ -344,6 +356,7 @@ class Pipeline:
         saved = self._save_snapshot(path, frame, detection.boxes)
         rects = tuple((b.x, b.y, b.w, b.h) for b in detection.boxes)
         area = round(detection.area, 2)
+        self._events_started += 1
         self._publish(bus.MotionStarted(self.camera.name, event.start_wall, area, rects, path if saved else None))
         self._progress = Every(EVENT_PROGRESS_S)
         self._progress.due(self.clock())  # the first progress is due a whole interval from now

@@ -213,6 +213,7 @@ class Setting:
     key: str = ""  # the TOML key, when it is not the name in lower case
     example: str | None = None  # shown in the examples instead of the default
     commented: bool = False  # shown commented out: its default is derived from another setting
+    secret: bool = False  # never shown (`vcam check` says *** when it is set), masked in logs
 
     @property
     def toml_key(self) -> str:
@@ -461,6 +462,114 @@ SETTINGS: tuple[Setting, ...] = (
         camera=False,
         example="video/events.sqlite3",
         commented=True,
+    ),
+    Setting(
+        "MQTT_URL",
+        "",
+        Text(),
+        "An MQTT broker to tell (Home Assistant's, Mosquitto): mqtt://user:password@host:1883, or\n"
+        "mqtts://…:8883 for TLS (the system's CAs, or MQTT_CA_FILE). Empty = off. Topics below\n"
+        "MQTT_TOPIC_PREFIX: available, <camera>/motion ON|OFF, <camera>/status, <camera>/snapshot,\n"
+        "<camera>/event (JSON), <camera>/clip; <camera>/record/set starts a clip on demand.",
+        "Notifications",
+        camera=False,
+        commented=True,
+        example="mqtt://vcam:password@192.168.1.10:1883",
+    ),
+    Setting("MQTT_TOPIC_PREFIX", "vcam", Text(), "", "Notifications", camera=False),
+    Setting(
+        "MQTT_CLIENT_ID",
+        "",
+        Text(),
+        "The client id the broker knows this daemon by (default vcam-<prefix>-<host name>).",
+        "Notifications",
+        camera=False,
+        commented=True,
+        example="vcam-pi",
+    ),
+    Setting("MQTT_CA_FILE", "", Text(), "", "Notifications", camera=False, commented=True, example="/etc/ssl/ca.pem"),
+    Setting(
+        "MQTT_DISCOVERY",
+        "on",
+        Switch(),
+        "Home Assistant MQTT discovery: each camera appears as a device with motion, connectivity,\n"
+        "a camera picture and its last clip. Sent again whenever Home Assistant restarts.",
+        "Notifications",
+        camera=False,
+    ),
+    Setting("MQTT_DISCOVERY_PREFIX", "homeassistant", Text(), "", "Notifications", camera=False),
+    Setting(
+        "WEBHOOK_URLS",
+        "",
+        Text(),
+        "URLs that get a POST of JSON at each motion start, end and clip, and when a camera goes\n"
+        "offline or comes back (separated by spaces). With WEBHOOK_SECRET, each request carries\n"
+        "X-Vcam-Signature: sha256=<HMAC of the body>. Empty = off.",
+        "Notifications",
+        camera=False,
+        commented=True,
+        example="http://192.168.1.10:8123/api/webhook/vcam-motion",
+    ),
+    Setting("WEBHOOK_SECRET", "", Text(), "", "Notifications", camera=False, commented=True, secret=True),
+    Setting(
+        "SMTP_URL",
+        "",
+        Text(),
+        "E-mail alerts through this server: smtp://user:password@host:587 (STARTTLS; a password is\n"
+        "only sent encrypted) or smtps://user:password@host:465 (TLS). Alerts go to ALERT_EMAIL_TO\n"
+        "(addresses separated by commas) from ALERT_EMAIL_FROM (default the SMTP user).",
+        "Notifications",
+        camera=False,
+        commented=True,
+        example="smtps://me%40example.com:password@smtp.example.com:465",
+    ),
+    Setting("ALERT_EMAIL_TO", "", Text(), "", "Notifications", camera=False, commented=True, example="me@example.com"),
+    Setting(
+        "ALERT_EMAIL_FROM", "", Text(), "", "Notifications", camera=False, commented=True, example="vcam@example.com"
+    ),
+    Setting(
+        "ALERT_AFTER",
+        "300",
+        Seconds(),
+        "A camera down this many seconds is an alert (and one more when it is back); so is a disk that\n"
+        "retention cannot keep within MIN_FREE_GB or MAX_STORAGE_GB.",
+        "Notifications",
+        camera=False,
+    ),
+    Setting(
+        "ALERT_ON_MOTION",
+        "off",
+        Switch(),
+        "Also mail each motion event, its outlined snapshot attached, at most ALERT_MAX_PER_HOUR per\n"
+        "camera (more in that hour are counted, and said in the next mail).",
+        "Notifications",
+        camera=False,
+    ),
+    Setting("ALERT_MAX_PER_HOUR", "6", Integer(1, 3600), "", "Notifications", camera=False),
+    Setting(
+        "ON_MOTION_START",
+        "",
+        Text(),
+        "Commands run at each motion start, end and saved clip: a program and its arguments, split as a\n"
+        "shell would but run without one. The event is in environment variables: VCAM_EVENT,\n"
+        "VCAM_CAMERA, VCAM_START, VCAM_END, VCAM_PEAK_AREA, VCAM_SNAPSHOT, VCAM_CLIP, VCAM_JSON.\n"
+        "One at a time, each stopped after HOOK_TIMEOUT seconds; its exit status and output are logged.",
+        "Notifications",
+        camera=False,
+        commented=True,
+        example="/opt/vcam/hooks/telegram.sh",
+    ),
+    Setting("ON_MOTION_END", "", Text(), "", "Notifications", camera=False, commented=True),
+    Setting("ON_CLIP_SAVED", "", Text(), "", "Notifications", camera=False, commented=True),
+    Setting("HOOK_TIMEOUT", "30", Seconds(), "", "Notifications", camera=False),
+    Setting(
+        "METRICS_ADDR",
+        "127.0.0.1:9108",
+        Text(),
+        "Serve Prometheus metrics at http://METRICS_ADDR/metrics (and /healthz). Empty = off.\n"
+        "0.0.0.0:9108 lets another machine scrape them: they are unauthenticated (camera names, counts).",
+        "Metrics",
+        camera=False,
     ),
     Setting(
         "HEALTH_TIMEOUT",

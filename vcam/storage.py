@@ -237,6 +237,8 @@ class StorageKeeper:
         self._thread: threading.Thread | None = None
         self._shortfall: dict[str, int] = {}
         self.beat = time.monotonic()
+        self.used_bytes: int | None = None  # in VIDEO_DIR at the last pass (metrics)
+        self.deleted: dict[str, int] = {}  # files deleted, by reason (metrics)
 
     def start(self) -> None:
         self._thread = threads.start("storage", self._run)
@@ -294,6 +296,7 @@ class StorageKeeper:
                     continue
                 deleted.append(deletion.file.path)
                 reasons.append(deletion.reason)
+                self.deleted[deletion.reason] = self.deleted.get(deletion.reason, 0) + 1
                 self.log.info(
                     "file_deleted", path=str(deletion.file.path), reason=deletion.reason, size=deletion.file.size
                 )
@@ -308,4 +311,6 @@ class StorageKeeper:
                 self.log.info("storage_limit_met", limit=limit)
                 self._tell(bus.StorageLow(limit, 0))
             self._shortfall = result.shortfall
-            return sum(d.file.size for d in result.deletions if d.file.path in deleted)
+            freed = sum(d.file.size for d in result.deletions if d.file.path in deleted)
+            self.used_bytes = sum(f.size for f in files) - freed
+            return freed

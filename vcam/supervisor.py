@@ -55,6 +55,14 @@ class Supervisor:
             return f"worker made no progress for {health.worker_beat_age:.0f} s"
         return None
 
+    def record(self, camera: str) -> bool:
+        """A clip on demand for this camera; False if there is no such camera (or it is disabled)."""
+        for pipeline in self.pipelines:
+            if pipeline.camera.name == camera:
+                pipeline.record_now()
+                return True
+        return False
+
     def summary(self) -> tuple[bool, str]:
         """(live, one line for systemd's STATUS= and the health file).
 
