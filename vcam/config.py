@@ -468,11 +468,11 @@ def _hooks(r: _Reader) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 def _metrics_addr(r: _Reader) -> tuple[str, int] | None:
     text = r.get("METRICS_ADDR")
-    if not text:
+    if text.lower() == "off":
         return None
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:  # 0: any free port (tests)
-        r.fail("METRICS_ADDR", "host:port, like 127.0.0.1:9108 or 0.0.0.0:9108 (empty = off)")
+        r.fail("METRICS_ADDR", "host:port, like 127.0.0.1:9108 or 0.0.0.0:9108, or off")
         return None
     return host.strip("[]"), int(port)
 

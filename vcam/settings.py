@@ -557,7 +557,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Notifications",
         camera=False,
         commented=True,
-        example="/opt/vcam/hooks/telegram.sh",
+        example="/opt/camera_monitor/hooks/telegram.sh",
     ),
     Setting("ON_MOTION_END", "", Text(), "", "Notifications", camera=False, commented=True),
     Setting("ON_CLIP_SAVED", "", Text(), "", "Notifications", camera=False, commented=True),
@@ -566,7 +566,7 @@ SETTINGS: tuple[Setting, ...] = (
         "METRICS_ADDR",
         "127.0.0.1:9108",
         Text(),
-        "Serve Prometheus metrics at http://METRICS_ADDR/metrics (and /healthz). Empty = off.\n"
+        "Serve Prometheus metrics at http://METRICS_ADDR/metrics (and /healthz); off = none.\n"
         "0.0.0.0:9108 lets another machine scrape them: they are unauthenticated (camera names, counts).",
         "Metrics",
         camera=False,
