@@ -9,6 +9,7 @@ import hmac
 import json
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -274,9 +275,14 @@ def test_broker_restarted_during_motion_and_a_camera_removed(
 def test_a_camera_down_and_back_is_mailed(
     make_clip: Callable[..., Path], rtsp_server: Callable[..., RtspServer], daemon: Callable[..., Daemon]
 ) -> None:
-    """ALERT_AFTER after the camera is lost one mail; one more when it is back; a webhook is told both."""
+    """ALERT_AFTER after the camera is lost one mail; one more when it is back; a webhook is told.
+    Meanwhile the MQTT broker accepts the connection and never answers, and a second webhook
+    hangs: neither holds up the mail, and SIGTERM still ends the daemon at once."""
     sink = SmtpSink()
-    fine = WebhookReceiver()
+    fine, hanging = WebhookReceiver(), WebhookReceiver(hang=True)
+    silent = socket.socket()  # a broker that takes the connection and never says CONNACK
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
     port = free_port()
     url = f"rtsp://127.0.0.1:{port}/stream"
     vcam = daemon(
@@ -288,7 +294,8 @@ def test_a_camera_down_and_back_is_mailed(
         ALERT_EMAIL_TO="owner@example.com, second@example.com",
         ALERT_EMAIL_FROM="vcam@example.com",
         ALERT_AFTER="3",
-        WEBHOOK_URLS=fine.url,
+        WEBHOOK_URLS=f"{hanging.url} {fine.url}",
+        MQTT_URL=f"mqtt://127.0.0.1:{silent.getsockname()[1]}",
     )
     camera: RtspServer | None = None
     try:
@@ -305,10 +312,15 @@ def test_a_camera_down_and_back_is_mailed(
         assert sink.subjects()[1] == "vcam: camera door is back"
         back_after = sink.messages[1][0] - up
         print(f"\noffline mail {down_after:.1f} s after start (ALERT_AFTER=3), back mail {back_after:.1f} s after it")
-        assert "camera_online" in fine.kinds()
+        assert wait_until(lambda: "camera_online" in fine.kinds(), 5), fine.kinds()
         assert len(vcam.events("alert_sent")) == 2
+        code, took = vcam.terminate()
+        print(f"SIGTERM to exit with a silent broker and a hanging webhook: {took:.2f} s")
+        assert code == 0 and took < 5
     finally:
         if camera is not None:
             camera.kill()
         sink.close()
         fine.close()
+        hanging.close()
+        silent.close()

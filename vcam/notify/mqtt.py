@@ -34,6 +34,7 @@ KEEPALIVE_S = 30  # the broker says offline (the will) within 1.5x this after th
 CONNECT_TIMEOUT_S = 5.0
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 60
 QOS = 1
+STOP_WAIT_S = 1.0  # for the last messages at a clean stop, and again for paho's thread to end
 EVENT_TYPES = (messages.MOTION_START, messages.MOTION_END, messages.CLIP_SAVED)  # on <camera>/event
 ENTITIES = ("motion", "connectivity", "camera", "last_clip")  # object ids: <camera>_<entity>
 
@@ -174,9 +175,13 @@ class MqttNotifier:
                     self._publish(f"{self.prefix}/{camera}/status", "offline", retain=True)
                 info = self._publish(f"{self.prefix}/available", "offline", retain=True)
                 if info is not None:
-                    info.wait_for_publish(1.0)
+                    info.wait_for_publish(STOP_WAIT_S)
         self.client.disconnect()
-        self.client.loop_stop()
+        # paho's thread may be inside a connect to a broker that does not answer (up to its
+        # timeout): it is a daemon thread, and the stop does not wait for it past STOP_WAIT_S
+        stopper = threading.Thread(target=self.client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()
+        stopper.join(STOP_WAIT_S)
 
     def _on_connect(self, client: mqtt.Client, _: Any, __: Any, reason: Any, ___: Any) -> None:
         if reason.is_failure:
