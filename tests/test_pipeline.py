@@ -18,6 +18,7 @@ from conftest import wait_until
 
 from vcam import config
 from vcam.bus import Bus, ClipSaved, MotionEnded, MotionStarted
+from vcam.decoding import GopMeter
 from vcam.demo import SyntheticConnection
 from vcam.errors import REFUSED, STALLED, UNAUTHORIZED, SourceError
 from vcam.frames import AudioTrack, Chunk, Frame, StreamInfo, StreamTemplate
@@ -70,6 +71,8 @@ class FakeConnection:
         self.info = StreamInfo("fake", 32, 24, 10.0)
         self.lagging = False
         self.decoding = True
+        self.idle = False
+        self.keyframes: GopMeter | None = None
         self.count = count
         self.end = end
         self.interval = interval

@@ -86,9 +86,14 @@ def test_scan_command_json_lines() -> None:
 
 
 def test_scan_command_human_output() -> None:
+    """Its keyframes come every second: while nothing moves only they are decoded, as live."""
     result = run_scan(str(media(BRIGHTNESS)))
     assert result.returncode == 0
-    assert result.stdout.strip() == "0 events in 59 frames (4.92 s)"
+    assert (
+        result.stdout.strip() == "0 events in 59 frames (4.92 s), 49 decoded (the rest skipped: IDLE_DECODE=keyframes)"
+    )
+    every = run_scan(str(media(BRIGHTNESS)), "--idle-decode", "all")
+    assert every.stdout.strip() == "0 events in 59 frames (4.92 s)"
 
 
 def test_scan_command_errors(tmp_path: Path, make_clip: Callable[..., Path]) -> None:
@@ -114,12 +119,15 @@ def test_a_file_damaged_in_the_middle_is_scanned_past_the_damage(
         data[i] = noise.randrange(256)
     damaged = tmp_path / "damaged.mp4"
     damaged.write_bytes(bytes(data))
-    result = scan(damaged, MotionSettings())
+    result = scan(damaged, MotionSettings(idle_decode="all"))  # every packet decoded: all the damage seen
     assert result.damaged > 0 and result.frames + result.damaged >= 195
     (event,) = result.events
     assert 115 <= event.start_frame <= 125 and event.end_frame == 200  # numbered as in the file
-    shown = run_scan(str(damaged))
+    shown = run_scan(str(damaged), "--idle-decode", "all")
     assert shown.returncode == 0 and f"skipped {result.damaged} damaged packets" in shown.stdout
+    # keyframes only while idle: damage between keyframes goes unseen, the event is found all the same
+    (event,) = scan(damaged, MotionSettings()).events
+    assert 115 <= event.start_frame <= 125 and event.end_frame == 200
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png"])

@@ -448,7 +448,12 @@ def scan_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             )
     if not args.json:
         damaged = f"; skipped {result.damaged} damaged packets" if result.damaged else ""
-        print(f"{len(result.events)} events in {result.frames} frames ({result.duration:.2f} s){damaged}")
+        decoded = (
+            f", {result.decoded} decoded (the rest skipped: IDLE_DECODE=keyframes)"
+            if result.decoded < result.frames
+            else ""
+        )
+        print(f"{len(result.events)} events in {result.frames} frames ({result.duration:.2f} s){decoded}{damaged}")
     return EXIT_OK
 
 

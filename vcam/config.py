@@ -91,6 +91,8 @@ class MotionSettings:
     post_seconds: float = 2.0  # an event ends this long after the last moving frame
     regions: tuple[Polygon, ...] = ()  # watch only these (full-frame pixels); empty = everything
     mask: tuple[Polygon, ...] = ()  # never watch these
+    idle_decode: str = "keyframes"  # or "all": what is decoded while nothing moves
+    idle_max_gop: float = 2.0  # keyframes-only decoding needs a keyframe at least this often
 
 
 @dataclass(frozen=True)
@@ -310,6 +312,8 @@ def _motion(r: _Reader) -> MotionSettings:
         mask=r.get("MOTION_MASK"),
         detect_width=r.get("DETECT_WIDTH"),
         detect_fps=r.get("DETECT_FPS"),
+        idle_decode=r.get("IDLE_DECODE"),
+        idle_max_gop=r.get("IDLE_MAX_GOP"),
     )
 
 

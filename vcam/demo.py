@@ -13,6 +13,8 @@ import av
 import cv2
 import numpy as np
 
+from vcam.config import MotionSettings
+from vcam.decoding import GopMeter, KeyframeDecoder
 from vcam.errors import ENDED, SourceError
 from vcam.frames import AudioTrack, Chunk, Frame, StreamInfo, StreamTemplate
 
@@ -73,7 +75,16 @@ class SyntheticConnection:
     ``speed`` > 1 plays faster than real time (tests); 0 does not pace at all.
     """
 
-    def __init__(self, pictures: Iterable[np.ndarray], width: int, height: int, fps: int, speed: float = 1.0) -> None:
+    def __init__(
+        self,
+        pictures: Iterable[np.ndarray],
+        width: int,
+        height: int,
+        fps: int,
+        *,
+        speed: float = 1.0,
+        motion: MotionSettings | None = None,
+    ) -> None:
         self.pictures = pictures
         self.fps = fps
         self.speed = speed
@@ -87,7 +98,20 @@ class SyntheticConnection:
         self.encoder.width, self.encoder.height, self.encoder.pix_fmt = width, height, "yuv420p"
         self.encoder.time_base = self.time_base
         self.encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(2 * fps), "threads": "1"}
-        self.decoder = av.CodecContext.create("h264", "r")
+        motion = motion or MotionSettings()
+        context = av.CodecContext.create("h264", "r")
+        assert isinstance(context, av.VideoCodecContext)
+        allowed = motion.idle_decode == "keyframes"
+        self.decoder = KeyframeDecoder(context, motion.idle_max_gop, keyframes_allowed=allowed)
+        self.keyframes: GopMeter | None = self.decoder.meter
+
+    @property
+    def idle(self) -> bool:
+        return self.decoder.idle
+
+    @idle.setter
+    def idle(self, value: bool) -> None:
+        self.decoder.idle = value
 
     def chunks(self) -> Iterator[Chunk]:
         started = time.monotonic()
@@ -105,8 +129,7 @@ class SyntheticConnection:
                 pt = packet.pts / self.fps
                 decoded = tuple(
                     Frame(pt, time.time(), video.width, video.height, video=video, index=int(packet.pts))
-                    for video in (self.decoder.decode(packet) if self.decoding else [])
-                    if isinstance(video, av.VideoFrame)
+                    for video in (self.decoder.decode(packet, pt) if self.decoding else [])
                 )
                 yield Chunk(packet, pt, packet.is_keyframe, decoded, time.time())
         raise SourceError(ENDED, "the synthetic stream ended")
@@ -115,6 +138,6 @@ class SyntheticConnection:
         pass
 
 
-def demo_connection() -> SyntheticConnection:
+def demo_connection(motion: MotionSettings | None = None) -> SyntheticConnection:
     """The built-in demo camera (RTSP_URL=demo)."""
-    return SyntheticConnection(demo_pictures(), WIDTH, HEIGHT, FPS)
+    return SyntheticConnection(demo_pictures(), WIDTH, HEIGHT, FPS, motion=motion)

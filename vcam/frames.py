@@ -13,6 +13,8 @@ import av
 import cv2
 import numpy as np
 
+from vcam.decoding import GopMeter
+
 # Pixel formats whose plane 0 is 8-bit luma: grayscale for free, no conversion.
 _LUMA_PLANE_FORMATS = frozenset(
     {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"}
@@ -167,6 +169,8 @@ class Connection(Protocol):
     audio: AudioTrack | None  # the sound that goes into clips; None: none, or RECORD_AUDIO=off
     lagging: bool  # decoding keyframes only to catch up with the camera
     decoding: bool  # False: packets only, no pictures (a stream that is only recorded)
+    idle: bool  # nothing moves: keyframes will do (granted where IDLE_DECODE and the GOP allow)
+    keyframes: GopMeter | None  # how often keyframes come (None: a source that does not say)
 
     def chunks(self) -> Iterator[Chunk]:
         """Yields packets from the first keyframe on until the stream fails (SourceError) or the

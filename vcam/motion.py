@@ -52,9 +52,43 @@ class Detection:
 
 
 class BackgroundModel(Protocol):
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """The next picture in, its foreground mask (255 = moving) out."""
+    def apply(self, image: np.ndarray, steps: int = 1) -> np.ndarray:
+        """The next picture in, its foreground mask (255 = moving) out. ``steps``: how many
+        detection intervals it stands for (keyframes only: several), so that the background
+        learns in seconds, whatever the rate of analysis."""
         ...
+
+
+def steps_between(dt: float, detect_fps: float) -> int:
+    """How many detection intervals (1 / DETECT_FPS) lie between two analysed pictures: 1 while
+    every interval is analysed (jitter of a frame or two stays 1), 5 for keyframes 1 s apart."""
+    return max(1, min(MAX_STEPS, round(dt * detect_fps)))
+
+
+MAX_STEPS = 50  # a gap longer than this many intervals (a stall) learns no faster than this
+
+
+class Mog2:
+    """OpenCV's MOG2 with its learning rate scaled by ``steps`` (its own rule is per picture)."""
+
+    HISTORY = 500
+
+    def __init__(self, threshold: float) -> None:
+        self.model = cv2.createBackgroundSubtractorMOG2(
+            history=self.HISTORY, varThreshold=threshold, detectShadows=False
+        )
+        self.n = 0
+
+    def apply(self, image: np.ndarray, steps: int = 1) -> np.ndarray:
+        self.n += steps
+        # MOG2's own rule (1 / min(2n, history) for the n-th picture), counted in intervals
+        mask: np.ndarray = self.model.apply(image, learningRate=_stepped(1.0 / min(2 * self.n, self.HISTORY), steps))
+        return mask
+
+
+def _stepped(rate: float, steps: int) -> float:
+    """A per-interval learning rate applied once for ``steps`` intervals: 1 - (1 - rate)^steps."""
+    return rate if steps == 1 else 1.0 - (1.0 - rate) ** steps
 
 
 def shapes_outside(settings: MotionSettings, width: int, height: int) -> list[str]:
@@ -95,9 +129,7 @@ class MotionDetector:
         if self.settings.algorithm == "gauss":
             self.model = RunningGaussian(self.settings.threshold)
         else:
-            self.model = cv2.createBackgroundSubtractorMOG2(
-                history=500, varThreshold=self.settings.threshold, detectShadows=False
-            )
+            self.model = Mog2(self.settings.threshold)
         self.seen = 0
         self.previous_cells: np.ndarray | None = None
 
@@ -113,10 +145,11 @@ class MotionDetector:
     def _scaled(self, polygon: Polygon) -> np.ndarray:
         return np.array([[round(x * self.scale), round(y * self.scale)] for x, y in polygon], np.int32)
 
-    def detect(self, gray: np.ndarray) -> Detection:
+    def detect(self, gray: np.ndarray, steps: int = 1) -> Detection:
+        """``steps``: detection intervals since the last analysed picture (see steps_between)."""
         small = shrink(gray, self.size)
         lighting = self._global_change(small)
-        foreground = self.model.apply(_normalise(small))
+        foreground = self.model.apply(_normalise(small), steps)
         self.seen += 1
         if self.seen <= WARMUP_FRAMES:
             return Detection(0.0, warming=True)
@@ -174,14 +207,14 @@ class RunningGaussian:
         self.mean: np.ndarray | None = None
         self.var = self.d2 = self.limit = np.empty(0, np.float32)
 
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        self.n += 1
+    def apply(self, image: np.ndarray, steps: int = 1) -> np.ndarray:
+        self.n += steps
         if self.mean is None:
             self.mean = image.astype(np.float32)
             self.var = np.full_like(self.mean, self.VAR_INIT)
             self.d2, self.limit = np.empty_like(self.mean), np.empty_like(self.mean)
             return np.zeros(image.shape, np.uint8)
-        rate = 1.0 / min(2 * self.n, self.HISTORY)
+        rate = _stepped(1.0 / min(2 * self.n, self.HISTORY), steps)
         # Scratch arrays are kept and written in place: between analyses the decoder evicts the
         # caches, and each fresh 230 KB array would be more cold memory to touch.
         d2, limit = self.d2, self.limit
@@ -191,7 +224,7 @@ class RunningGaussian:
         foreground = cv2.compare(d2, limit, cv2.CMP_GT)
         background = cv2.bitwise_not(foreground)
         cv2.accumulateWeighted(image, self.mean, rate, background)
-        cv2.accumulateWeighted(image, self.mean, max(rate, 1.0 / self.ABSORB), foreground)
+        cv2.accumulateWeighted(image, self.mean, max(rate, _stepped(1.0 / self.ABSORB, steps)), foreground)
         cv2.accumulateWeighted(d2, self.var, rate, background)
         np.maximum(self.var, self.VAR_MIN, out=self.var)
         np.minimum(self.var, self.VAR_MAX, out=self.var)
@@ -315,3 +348,27 @@ class EventTracker:
         event.end, event.end_frame = end, frame
         self.active = None
         return EventChange("ended", event)
+
+
+WAKE_HOLD_S = 2.0  # after a moving picture that started no event, decode everything this long
+
+
+class IdlePolicy:
+    """When a camera may be watched at its keyframes only (IDLE_DECODE=keyframes): no event open,
+    and no moving picture in the last WAKE_HOLD_S. A moving keyframe wakes it at once, so the
+    pictures that follow are all there to start (and then follow) the event."""
+
+    def __init__(self, enabled: bool, hold_s: float = WAKE_HOLD_S) -> None:
+        self.enabled = enabled
+        self.hold_s = hold_s
+        self._moving_at: float | None = None
+
+    def idle(self, t: float, moving: bool, event_open: bool) -> bool:
+        if moving:
+            self._moving_at = t
+        if not self.enabled or event_open:
+            return False
+        return self._moving_at is None or t - self._moving_at >= self.hold_s
+
+    def reset(self) -> None:
+        self._moving_at = None

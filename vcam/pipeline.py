@@ -21,7 +21,17 @@ from vcam import bus, layout, logs, overlay, snapshots, threads
 from vcam.bus import Bus
 from vcam.config import CameraConfig
 from vcam.frames import Connection, Frame
-from vcam.motion import Box, Detection, EventChange, EventTracker, MotionDetector, MotionEvent, shapes_outside
+from vcam.motion import (
+    Box,
+    Detection,
+    EventChange,
+    EventTracker,
+    IdlePolicy,
+    MotionDetector,
+    MotionEvent,
+    shapes_outside,
+    steps_between,
+)
 from vcam.reader import Rate, StreamReader
 from vcam.recorder import Recorder, SavedClip
 from vcam.schedule import Every
@@ -177,6 +187,8 @@ class Pipeline:
         self._snapshot_error: str | None = None
         # worker state: only the worker thread touches these
         self._detector: MotionDetector | None = None
+        self._analysed_at: float | None = None  # stream time of the last analysed picture
+        self._idle = IdlePolicy(camera.motion.idle_decode == "keyframes")
         self._worker_connection = -1
         self._gate = Every(1 / camera.motion.detect_fps)
         self._events = EventTracker(camera.motion.min_frames, camera.motion.post_seconds)
@@ -308,7 +320,9 @@ class Pipeline:
         self._last_time, self._last_index = frame.time, frame.index
         if self._gate.due(frame.time):
             assert self._detector is not None
-            detection = self._detector.detect(frame.gray())
+            since = frame.time - self._analysed_at if self._analysed_at is not None else 0.0
+            detection = self._detector.detect(frame.gray(), steps_between(since, self.camera.motion.detect_fps))
+            self._analysed_at = frame.time
             self._analysed += 1
             self._fps_analysed.add()
             self._boxes = detection.boxes
@@ -317,6 +331,8 @@ class Pipeline:
             if change is not None:
                 self._on_event(change, frame, detection)
             active = self._events.active
+            # nothing moves: the reader may decode keyframes only; a moving one wakes it at once
+            self._detecting.idle = self._idle.idle(frame.time, moving, active is not None)
             if active is not None:
                 until = active.last_motion + self.camera.motion.post_seconds
                 if self._detecting is self.readers[0]:  # the recorded stream itself: one timeline
@@ -343,6 +359,9 @@ class Pipeline:
             for problem in shapes_outside(self.camera.motion, frame.width, frame.height):
                 self.log.warning("motion_shape_outside", problem=problem)
         self._detector = MotionDetector(self.camera.motion, frame.width, frame.height)
+        self._analysed_at = None
+        self._idle.reset()
+        self._detecting.idle = False
         self._gate = Every(1 / self.camera.motion.detect_fps)
         self._boxes = ()
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from vcam import backoff, bus, camera_url
 from vcam.config import CameraConfig
+from vcam.decoding import GopMeter
 from vcam.errors import ENDED, TCP_LEVEL, SourceError
 from vcam.frames import Chunk, Connection, Frame, StreamInfo
 from vcam.recorder import Closed, Opened, Recorder
@@ -84,6 +85,9 @@ class StreamReader:
         self.last_error: str | None = None
         self.last_frame_at: float | None = None  # of a picture, or (a stream not decoded) of a packet
         self.lagging_s = 0.0  # time spent decoding keyframes only to catch up
+        self.idle = False  # set by the worker: nothing moves, keyframes will do (IDLE_DECODE)
+        self._lagging, self._lagging_since = False, 0.0
+        self._idle_told: str | None = None  # the last idle decoding said, so a reconnect does not repeat it
         self.fps = Rate(clock)
         self._connection = 0  # counts connections; frames carry it so the worker sees a reconnect
         self._streamed = False  # a picture (or, not decoding, a packet) came on this connection
@@ -151,7 +155,8 @@ class StreamReader:
     ) -> SourceError | None:
         """Read until the connection fails (returns why) or we are asked to stop (None)."""
         self._streamed = False
-        lagging, lagging_since = False, 0.0
+        self._lagging = False
+        gop_told = not self.decodes or connection.keyframes is None
         number = self._connection
         described = connection.info
         self._feed(Opened(number, described, connection.template, connection.audio))
@@ -174,14 +179,12 @@ class StreamReader:
                 if not self._streamed:
                     self._streamed = self.connected = self.ever_connected = True
                     self._log_connected(connection, now - started, failures, down_since)
-                if connection.lagging != lagging:
-                    lagging = connection.lagging
-                    if lagging:
-                        lagging_since = now
-                        self.log.warning("decoding_behind", keyframes_only=True)
-                    else:
-                        self.lagging_s += now - lagging_since
-                        self.log.info("decoding_caught_up", keyframes_only=False)
+                if connection.lagging != self._lagging:
+                    self._note_lagging(connection.lagging, now)
+                connection.idle = self.idle
+                if not gop_told and connection.keyframes is not None and connection.keyframes.known:
+                    gop_told = True
+                    self._tell_idle_decoding(connection.keyframes)
                 if self.on_frame is not None and chunk.frames:
                     self.on_frame(dataclasses.replace(chunk.frames[-1], connection=number))
                 if self.stopping.is_set():
@@ -196,6 +199,35 @@ class StreamReader:
             self.connected = False
             self._feed(Closed(number))
             connection.close()
+
+    def _note_lagging(self, lagging: bool, now: float) -> None:
+        self._lagging = lagging
+        if lagging:
+            self._lagging_since = now
+            self.log.warning("decoding_behind", keyframes_only=True)
+        else:
+            self.lagging_s += now - self._lagging_since
+            self.log.info("decoding_caught_up", keyframes_only=False)
+
+    def _tell_idle_decoding(self, keyframes: GopMeter) -> None:
+        """Once a connection: whether the camera is watched at its keyframes while nothing moves."""
+        longest = round(keyframes.longest or 0.0, 2)
+        mode = "keyframes" if self.camera.motion.idle_decode == "keyframes" and keyframes.short_enough else "all"
+        if mode == self._idle_told:
+            return
+        self._idle_told = mode
+        if self.camera.motion.idle_decode != "keyframes":
+            self.log.info("idle_decoding", mode="all", keyframe_every_s=longest, why="IDLE_DECODE=all")
+        elif keyframes.short_enough:
+            self.log.info("idle_decoding", mode="keyframes", keyframe_every_s=longest)
+        else:
+            self.log.warning(
+                "idle_decoding",
+                mode="all",
+                keyframe_every_s=longest,
+                why=f"keyframes further apart than IDLE_MAX_GOP={self.camera.motion.idle_max_gop:g} s: "
+                "every picture is decoded (set the camera's keyframe interval, I-frame interval or GOP, to 1-2 s)",
+            )
 
     def _feed(self, item: Chunk | Opened | Closed) -> None:
         if self.recorder is not None:

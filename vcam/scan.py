@@ -7,13 +7,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
 
 from vcam.config import MotionSettings
+from vcam.decoding import KeyframeDecoder
 from vcam.frames import Frame
-from vcam.motion import EventTracker, MotionDetector, MotionEvent, shapes_outside
+from vcam.motion import EventTracker, IdlePolicy, MotionDetector, MotionEvent, shapes_outside, steps_between
 from vcam.schedule import Every
 
 Progress = Callable[[int, float], None]
@@ -26,16 +28,25 @@ class ScanError(Exception):
 @dataclass(frozen=True)
 class ScanResult:
     events: list[MotionEvent]
-    frames: int
+    frames: int  # in the file (numbered), decoded or not
     duration: float
     warnings: tuple[str, ...] = ()
     damaged: int = 0  # packets skipped because they could not be decoded
+    decoded: int = 0  # pictures decoded: fewer than frames where only keyframes were (IDLE_DECODE)
 
 
-def detect_events(frames: Iterable[Frame], settings: MotionSettings, progress: Progress | None = None) -> ScanResult:
-    """The same gate, detector and tracker as the live pipeline, over frames with their own times."""
+def detect_events(
+    frames: Iterable[Frame],
+    settings: MotionSettings,
+    progress: Progress | None = None,
+    idle: Callable[[bool], None] | None = None,
+) -> ScanResult:
+    """The same gate, detector, tracker and idle policy as the live pipeline, over frames with
+    their own times; ``idle`` is told, after each analysis, whether keyframes would do."""
     detector: MotionDetector | None = None
     tracker = EventTracker(settings.min_frames, settings.post_seconds)
+    policy = IdlePolicy(settings.idle_decode == "keyframes")
+    analysed_at: float | None = None
     gate = Every(1 / settings.detect_fps)  # analyse at most DETECT_FPS frames a second, as live
     events: list[MotionEvent] = []
     warnings: list[str] = []
@@ -51,15 +62,20 @@ def detect_events(frames: Iterable[Frame], settings: MotionSettings, progress: P
         if detector is None:
             detector = MotionDetector(settings, frame.width, frame.height)
             warnings = shapes_outside(settings, frame.width, frame.height)
-        detection = detector.detect(frame.gray())
-        change = tracker.update(frame.time, frame.index, frame.wall, detection, detection.area >= settings.min_area)
+        since = frame.time - analysed_at if analysed_at is not None else 0.0
+        detection = detector.detect(frame.gray(), steps_between(since, settings.detect_fps))
+        analysed_at = frame.time
+        moving = detection.area >= settings.min_area
+        change = tracker.update(frame.time, frame.index, frame.wall, detection, moving)
         if change is not None and change.kind == "ended":
             events.append(change.event)
+        if idle is not None:
+            idle(policy.idle(frame.time, moving, tracker.active is not None))
     duration = last_time + step if count else 0.0
     last = tracker.finish(duration, last_index + 1)
     if last is not None:
         events.append(last.event)
-    return ScanResult(events, count, duration, tuple(warnings))
+    return ScanResult(events, last_index + 1 if count else 0, duration, tuple(warnings), decoded=count)
 
 
 # Demuxers FFmpeg uses for a single picture: a still image is not something to scan.
@@ -78,11 +94,14 @@ def scan(path: Path, settings: MotionSettings, progress: Progress | None = None)
         stream = container.streams.video[0]
         if container.format.name in STILL_IMAGE_FORMATS or stream.codec_context.name in ("png", "bmp", "webp"):
             raise ScanError(f"{path}: is a still image, not a video")
-        reader = _Reader(container, stream, path)
-        result = detect_events(reader.frames(), settings, progress)
+        reader = _Reader(container, stream, path, settings)
+        result = detect_events(reader.frames(), settings, progress, idle=reader.set_idle)
     if result.frames == 0:
         raise ScanError(f"{path}: no frame could be decoded")
-    return dataclasses.replace(result, damaged=reader.damaged)
+    # pictures after the last one decoded (keyframes only, nothing moving) still count and last
+    frames = max(result.frames, reader.numbered)
+    duration = max(result.duration, reader.numbered * reader.step)
+    return dataclasses.replace(result, damaged=reader.damaged, frames=frames, duration=duration)
 
 
 def duration_of(path: Path) -> float | None:
@@ -100,37 +119,65 @@ class _Reader:
     Time is the frame's own presentation time (a variable frame rate is common in phone and
     camera recordings); frame number x nominal frame duration only where a frame has none."""
 
-    def __init__(self, container: av.container.InputContainer, stream: av.VideoStream, path: Path) -> None:
+    def __init__(
+        self, container: av.container.InputContainer, stream: av.VideoStream, path: Path, settings: MotionSettings
+    ) -> None:
         self.container, self.stream, self.path = container, stream, path
         self.damaged = 0
+        self.numbered = 0  # frames counted so far, decoded or not
+        rate = stream.average_rate or stream.guessed_rate
+        self.step = 1.0 / float(rate) if rate else 0.04  # a frame's duration, where frames have no time
+        allowed = settings.idle_decode == "keyframes"
+        self.decoder = KeyframeDecoder(stream.codec_context, settings.idle_max_gop, keyframes_allowed=allowed)
+
+    def set_idle(self, idle: bool) -> None:
+        self.decoder.idle = idle
+
+    def _decode(self, packet: av.Packet[Any], fallback_time: float) -> list[av.VideoFrame] | None:
+        """The packet's pictures, or None if it is damaged."""
+        damaged = self.decoder.damaged
+        try:
+            videos = self.decoder.decode(packet, _packet_time(packet, fallback_time))
+        except av.error.FFmpegError:
+            return None
+        return None if self.decoder.damaged != damaged else videos
 
     def frames(self) -> Iterator[Frame]:
-        rate = self.stream.average_rate or self.stream.guessed_rate
-        step = 1.0 / float(rate) if rate else 0.04
+        step = self.step
         index, in_a_row = 0, 0
         first: float | None = None
         wall = time.time()
         while in_a_row <= MAX_DAMAGED_IN_A_ROW:
             try:
                 for packet in self.container.demux(self.stream):
-                    try:
-                        videos = packet.decode()
-                    except av.error.FFmpegError:
+                    skipped = self.decoder.skipped_packets
+                    videos = self._decode(packet, index * step)
+                    if videos is None:
                         self.damaged += 1
                         in_a_row += 1
                         index += 1  # the frame this packet held is missing, not the numbering
                         continue
                     in_a_row = 0
+                    index += self.decoder.skipped_packets - skipped  # not decoded, but numbered
                     for video in videos:
                         if video.time is not None and first is None:
                             first = video.time - index * step
                         t = index * step if video.time is None or first is None else video.time - first
                         yield Frame(t, wall + t, video.width, video.height, video=video, index=index)
                         index += 1
+                    self.numbered = index
                 return  # the end of the file
             except av.error.FFmpegError:  # the container itself is damaged here: read on past it
                 self.damaged += 1
                 in_a_row += 1
+
+
+def _packet_time(packet: av.Packet[Any], fallback: float) -> float:
+    """A packet's time in seconds, for telling how far apart keyframes are."""
+    raw = packet.pts if packet.pts is not None else packet.dts
+    if raw is None or packet.time_base is None:
+        return fallback
+    return float(raw * packet.time_base)
 
 
 def _reason(exc: BaseException) -> str:

@@ -26,6 +26,7 @@ import av.error
 
 from vcam import camera_url
 from vcam.config import CameraConfig
+from vcam.decoding import GopMeter, KeyframeDecoder
 from vcam.demo import demo_connection
 from vcam.errors import (
     BAD_STREAM,
@@ -76,7 +77,7 @@ def connect(camera: CameraConfig) -> Connection:
     """Open the camera (demo, file or network), raising SourceError within the open timeout."""
     scheme = camera_url.scheme_of(camera.url)
     if scheme == camera_url.DEMO:
-        return demo_connection()
+        return demo_connection(camera.motion)
     return AvConnection(camera, is_file=scheme == "file")
 
 
@@ -177,13 +178,6 @@ class LagTracker:
             self.base = offset
             self.lagging_since = None
         return self.lagging_since is not None
-
-
-def _decode(packet: av.Packet[Any]) -> list[av.VideoFrame]:
-    try:
-        return packet.decode()
-    except av.error.InvalidDataError:
-        return []  # a corrupt packet: skip it; a stream of them trips the stall check
 
 
 @dataclass
@@ -302,6 +296,17 @@ class AvConnection:
         )
         self.template = StreamTemplate.of(self.stream) if ctx.name in COPYABLE_CODECS else None
         self.audio_dropped = 0  # sound packets that fit no picture's time
+        motion = camera.motion
+        self.decoder = KeyframeDecoder(ctx, motion.idle_max_gop, keyframes_allowed=motion.idle_decode == "keyframes")
+        self.keyframes: GopMeter | None = self.decoder.meter
+
+    @property
+    def idle(self) -> bool:
+        return self.decoder.idle
+
+    @idle.setter
+    def idle(self, value: bool) -> None:
+        self.decoder.idle = value
 
     def _open(self, scheme: str) -> tuple[av.container.InputContainer, str | None]:
         """The opened input, and the RTSP transport it uses. With RTSP_TRANSPORT=auto, TCP is tried
@@ -348,8 +353,9 @@ class AvConnection:
                     raw = packet.pts if packet.pts is not None else packet.dts
                     t = timeline.stamp(None if raw is None else float(raw * packet.time_base), now)
                     # a stream only recorded is not decoded: a packet shows it is alive
-                    frames = self._pictures(packet, timeline, now, index) if self.decoding else []
-                    index += len(frames) if self.decoding else 1
+                    skipped = self.decoder.skipped_packets
+                    frames = self._pictures(packet, t, timeline, now, index) if self.decoding else []
+                    index += len(frames) + self.decoder.skipped_packets - skipped if self.decoding else 1
                     if frames or not self.decoding:
                         last_frame_at = now
                         if not self.timed_by_arrival:
@@ -384,10 +390,11 @@ class AvConnection:
             return
         yield Chunk(packet, t, False, (), time.time(), audio=True)
 
-    def _pictures(self, packet: av.Packet[Any], timeline: Timeline, now: float, index: int) -> list[Frame]:
-        """The pictures a packet decodes to, on our timeline, numbered from ``index``."""
+    def _pictures(self, packet: av.Packet[Any], t: float, timeline: Timeline, now: float, index: int) -> list[Frame]:
+        """The pictures a packet decodes to (all, or only keyframes: see KeyframeDecoder), on our
+        timeline, numbered from ``index``."""
         frames: list[Frame] = []
-        for video in _decode(packet):
+        for video in self.decoder.decode(packet, t):
             t = timeline.stamp(video.time, now)
             frames.append(Frame(t, time.time(), video.width, video.height, video=video, index=index + len(frames)))
         if frames and (frames[-1].width, frames[-1].height) != (self.info.width, self.info.height):
@@ -423,10 +430,7 @@ class AvConnection:
             if ahead > 0:
                 time.sleep(min(ahead, 1.0))
             return
-        lagging = lag.update(stream_elapsed, now)
-        if lagging != self.lagging:
-            self.lagging = lagging
-            self.stream.codec_context.skip_frame = "NONKEY" if lagging else "DEFAULT"
+        self.lagging = self.decoder.lagging = lag.update(stream_elapsed, now)
 
     def close(self) -> None:
         with contextlib.suppress(av.error.FFmpegError, OSError):  # a broken connection: nothing left to save
