@@ -4,6 +4,7 @@ and a background model that learns in seconds whatever the rate of analysis."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -143,7 +144,7 @@ def test_an_idle_synthetic_camera_is_watched_at_its_keyframes_and_wakes_for_moti
     still = (f.bgr() for f in synthetic.frames(seconds=12))
     crossing = (f.bgr() for f in synthetic.frames(seconds=10, object_at=synthetic.crossing(start=1, duration=4)))
     after = (f.bgr() for f in synthetic.frames(seconds=600))
-    stream = iter([*still, *crossing, *after])
+    stream = itertools.chain(still, crossing, after)
 
     def connector(_: object) -> SyntheticConnection:
         return SyntheticConnection(stream, synthetic.WIDTH, synthetic.HEIGHT, synthetic.FPS, speed=4)
