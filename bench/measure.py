@@ -53,11 +53,11 @@ def serve(clip: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes],
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def make_stream(folder: Path, still: bool, seconds: int, width: int = 1280, height: int = 720) -> Path:
+def make_stream(folder: Path, still: bool, seconds: int, width: int = 1280, height: int = 720, gop: int = 30) -> Path:
     """15 fps H.264 (720p unless told) made from the real traffic footage (looped) when
-    ../shared/media has it, else from ffmpeg's testsrc2. The still scene is the first picture
-    held, with sensor noise."""
-    path = folder / f"{'still' if still else 'moving'}_{width}x{height}.mp4"
+    ../shared/media has it, else from ffmpeg's testsrc2, a keyframe every ``gop`` frames. The
+    still scene is the first picture held, with sensor noise."""
+    path = folder / f"{'still' if still else 'moving'}_{width}x{height}_g{gop}_{seconds}s.mp4"
     if FOOTAGE.is_file():
         source = ["-stream_loop", "-1", "-i", str(FOOTAGE)]
         scale = f"scale={width}:{height},fps=15"
@@ -68,7 +68,8 @@ def make_stream(folder: Path, still: bool, seconds: int, width: int = 1280, heig
     subprocess.run(
         [
             *("ffmpeg", "-v", "error", "-y", *source, "-vf", held + scale, "-t", str(seconds), "-r", "15"),
-            *("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "30", "-an", str(path)),
+            *("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", str(gop)),
+            *("-keyint_min", str(gop), "-sc_threshold", "0", "-an", str(path)),
         ],
         check=True,
     )

@@ -143,6 +143,7 @@ class Pipeline:
             self.log,
             on_saved=self._clip_saved,
             make_room=make_room,
+            detection_lag=camera.motion.idle_max_gop if camera.motion.idle_decode == "keyframes" else 0.0,
             clock=clock,  # its heartbeat is compared with the pipeline's
         )
         self.snapshots = Every(camera.snapshot_interval)

@@ -36,6 +36,7 @@ OUTLINE_HOLD_S = 1.0  # boxes older than this are not drawn
 FRAME_BACKLOG = 10  # queued packets beyond which decoded pictures are no longer passed along
 QUEUE_PACKETS = 600  # how far (20 s at 30 fps) the recorder may fall behind before packets are dropped
 DRAIN_ON_STOP_S = 2.0
+ANALYSIS_LAG_S = 1.0  # from a picture's arrival to its motion reaching the recorder, at most (generous)
 
 
 # --- the recorder thread ----------------------------------------------------------------------
@@ -75,7 +76,11 @@ class Recorder:
         on_saved: Callable[[SavedClip], None] | None = None,
         make_room: Callable[[], int] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        detection_lag: float = 0.0,
     ) -> None:
+        """``detection_lag``: how long after its first picture motion may be known (a keyframe
+        interval while only keyframes are decoded); the pre-roll keeps that much more, so a clip
+        still starts PRE_SECONDS before the event's first moving picture."""
         self.camera = camera
         self.settings = settings
         self.video_dir = video_dir
@@ -87,7 +92,7 @@ class Recorder:
         self.make_room = make_room
         self.clock = clock
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=QUEUE_PACKETS)
-        self.preroll: PreRoll[Chunk] = PreRoll(settings.pre_seconds)
+        self.preroll: PreRoll[Chunk] = PreRoll(settings.pre_seconds + detection_lag + ANALYSIS_LAG_S)
         self.planner = ClipPlanner(settings.clip_seconds, settings.pre_seconds, settings.mode == PASSTHROUGH)
         self._lock = threading.Lock()
         self._motion: list[tuple[int | None, float, float]] = []
