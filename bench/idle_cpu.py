@@ -155,9 +155,8 @@ def main() -> None:
     print("| camera | vcam CPU | floor (same window) | vcam / floor | idle decoding logged |")
     print("|---|---|---|---|---|")
     for label, r in rows:
-        print(
-            f"| {label} | {r['vcam_s']:.2f} s | {r['floor_s']:.2f} s | {r['ratio']:.2f}x | {', '.join(r['idle_decoding'])} |"
-        )
+        modes = ", ".join(r["idle_decoding"])
+        print(f"| {label} | {r['vcam_s']:.2f} s | {r['floor_s']:.2f} s | {r['ratio']:.2f}x | {modes} |")
     print()
     print("| keyframe every | first moving picture -> motion_started | event start after it | clip before the event |")
     print("|---|---|---|---|")

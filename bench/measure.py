@@ -53,7 +53,9 @@ def serve(clip: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes],
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def make_stream(folder: Path, still: bool, seconds: int, width: int = 1280, height: int = 720, gop: int = 30) -> Path:
+def make_stream(
+    folder: Path, still: bool, seconds: int, *, width: int = 1280, height: int = 720, gop: int = 30
+) -> Path:
     """15 fps H.264 (720p unless told) made from the real traffic footage (looped) when
     ../shared/media has it, else from ffmpeg's testsrc2, a keyframe every ``gop`` frames. The
     still scene is the first picture held, with sensor noise."""
