@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -223,6 +224,11 @@ def check_prometheus(prom: str, metrics_port: int) -> None:
         exposition = response.read()
     lint = subprocess.run(["/usr/bin/promtool", "check", "metrics"], input=exposition, capture_output=True)
     assert lint.returncode == 0, lint.stderr
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/healthz", timeout=5) as response:
+        assert response.status == 200 and response.read().startswith(b"ok: 1/1 cameras streaming")
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/../etc/passwd", timeout=5)
+    assert missing.value.code == 404
 
 
 def test_broker_restarted_during_motion_and_a_camera_removed(
