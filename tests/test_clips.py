@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from dataclasses import dataclass
 
 import pytest
@@ -125,3 +126,25 @@ def test_stream_copy_waits_for_a_keyframe_when_the_pre_roll_has_none() -> None:
     assert opening(ring, planner, P(0.5, False), copy=True) is None  # nothing to start a copy from
     items, start = opening(ring, planner, P(2.0, True), copy=True) or ([], -1.0)
     assert [p.time for p in items] == [2.0] and start == 2.0
+
+
+def test_preroll_keeps_what_a_full_scan_would() -> None:
+    """The ring drops whole groups as a scan for the second keyframe would, with sound packets
+    (never keyframes) among the pictures and a limit that cuts a group."""
+    rng = random.Random(7)
+    for limit in (5000, 25):
+        ring: PreRoll[P] = PreRoll(seconds=3, limit=limit)
+        kept: list[P] = []
+        t = 0.0
+        for _ in range(2000):
+            t += rng.choice((0.0, 0.05, 0.1))
+            packet = P(t, rng.random() < 0.08)
+            ring.add(packet)
+            kept.append(packet)
+            while True:
+                second = next((i for i, x in enumerate(kept) if i > 0 and x.keyframe), None)
+                if second is None or kept[second].time > t - 3:
+                    break
+                kept = kept[second:]
+            kept = kept[-limit:]
+            assert list(ring.items) == kept

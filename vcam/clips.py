@@ -98,22 +98,33 @@ class PreRoll(Generic[T]):
     def __init__(self, seconds: float, limit: int = 5000) -> None:
         self.seconds = seconds
         self.items: deque[T] = deque()
+        self._keyframe_times: deque[float] = deque()  # of the keyframes in ``items``, in order
         self.limit = limit
 
     def add(self, item: T) -> None:
+        """Amortised O(1): called for every packet of every camera."""
         self.items.append(item)
+        if item.keyframe:
+            self._keyframe_times.append(item.time)
         horizon = item.time - self.seconds
+        # drop what comes before the next keyframe while that one is old enough to start from
         while len(self.items) > 1:
-            second_key = next((i for i, x in enumerate(self.items) if i > 0 and x.keyframe), None)
-            if second_key is None or self.items[second_key].time > horizon:
+            after_head = 1 if self.items[0].keyframe else 0  # the head may be a group cut by ``limit``
+            if len(self._keyframe_times) <= after_head or self._keyframe_times[after_head] > horizon:
                 break
-            for _ in range(second_key):
-                self.items.popleft()
+            self._pop()
+            while not self.items[0].keyframe:
+                self._pop()
         while len(self.items) > self.limit:
-            self.items.popleft()
+            self._pop()
+
+    def _pop(self) -> None:
+        if self.items.popleft().keyframe:
+            self._keyframe_times.popleft()
 
     def clear(self) -> None:
         self.items.clear()
+        self._keyframe_times.clear()
 
     def last_group(self) -> Sequence[T]:
         """The newest keyframe and what came after it: all a decoder needs to resume mid-group."""
