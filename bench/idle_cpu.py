@@ -10,6 +10,11 @@ every 2 s; and, for motion, 20 s of that still picture followed by the footage i
 passthrough. Each daemon window has the floor, `ffmpeg -threads 1` decoding every frame of the
 same stream, measured alongside it (four of them for four cameras).
 
+Beside each keyframes-only row, a second window measures ffmpeg decoding only the keyframes
+(`-skip_frame nokey`): what the decoding alone costs, which no reader of that stream can go below.
+Streams are encoded two ways: x264's quality mode, where a still scene's pictures between
+keyframes are nearly empty, and a constant 2 Mbit/s as cameras send by default.
+
 Targets (issue #18): idle, either GOP, <= 0.35x the floor; four idle cameras <= 0.35x the sum of
 four floors; recording during motion unchanged (<= 1.35x); motion_started at most one keyframe
 interval + 0.5 s after the first moving picture, and the clip holding PRE_SECONDS before it.
@@ -31,10 +36,14 @@ from typing import Any
 from measure import FOOTAGE, Daemon, cpu_children, floor_command, floor_cpu, make_stream, process_cpu, serve
 
 STILL_S = 20  # the motion stream: this long still, then the footage
+CAMERA_BITRATE = "2M"  # what IP cameras send at 720p by default, at a constant rate
 
 
-def window(settings: dict[str, str], url: str, seconds: float, video: Path, floors: int = 1) -> dict[str, Any]:
-    """Daemon CPU and floor CPU over one window; ``floors`` ffmpeg decoders run side by side."""
+def window(
+    settings: dict[str, str], url: str, seconds: float, video: Path, floors: int = 1, *, keyframe_floor: bool = False
+) -> dict[str, Any]:
+    """Daemon CPU and floor CPU over one window; ``floors`` ffmpeg decoders run side by side.
+    ``keyframe_floor``: then a second window beside ffmpeg decoding the keyframes only."""
     daemon = Daemon(video, settings, *(("--config", settings["CONFIG_FILE"]) if "CONFIG_FILE" in settings else ()))
     daemon.wait_connected(floors)
     time.sleep(12)  # four keyframe intervals are measured before keyframes-only starts (2 s GOP: 8 s)
@@ -47,9 +56,14 @@ def window(settings: dict[str, str], url: str, seconds: float, video: Path, floo
             process.wait()
         floor = cpu_children() - start
     used = process_cpu(daemon.pid) - before
+    row: dict[str, Any] = {"vcam_s": used, "floor_s": floor, "ratio": used / floor}
+    if keyframe_floor:
+        before = process_cpu(daemon.pid)
+        keyframes = floor_cpu(url, seconds, keyframes_only=True)
+        row.update(keyframes_s=keyframes, ratio_to_keyframes=(process_cpu(daemon.pid) - before) / keyframes)
     said = daemon.stop()
-    modes = sorted({str(e.get("mode")) for e in said if e.get("event") == "idle_decoding"})
-    return {"vcam_s": used, "floor_s": floor, "ratio": used / floor, "idle_decoding": modes}
+    row["idle_decoding"] = sorted({str(e.get("mode")) for e in said if e.get("event") == "idle_decoding"})
+    return row
 
 
 def latency(url: str, gop_s: float, video: Path) -> dict[str, Any]:
@@ -95,15 +109,17 @@ def main() -> None:
         base = Path(folder)
         servers = []
         try:
-            for gop in (15, 30):
-                server, url = serve(make_stream(base, still=True, seconds=length, gop=gop))
+            for bitrate, gop in ((None, 15), (None, 30), (CAMERA_BITRATE, 15), (CAMERA_BITRATE, 30)):
+                server, url = serve(make_stream(base, still=True, seconds=length, gop=gop, bitrate=bitrate))
                 servers.append(server)
-                for mode in ("all", "keyframes"):
+                encoded = f"constant {CAMERA_BITRATE}bit/s" if bitrate else "x264 CRF 23"
+                for mode in ("keyframes",) if bitrate else ("all", "keyframes"):
                     settings = {"RTSP_URL": url, "RECORD_MODE": "passthrough", "IDLE_DECODE": mode}
-                    row = window(settings, url, args.seconds, base / f"v{len(rows)}")
-                    rows.append((f"idle, keyframe every {gop // 15} s, IDLE_DECODE={mode}", row))
+                    least = mode == "keyframes"
+                    row = window(settings, url, args.seconds, base / f"v{len(rows)}", keyframe_floor=least)
+                    rows.append((f"idle, {encoded}, keyframe every {gop // 15} s, IDLE_DECODE={mode}", row))
                     print(json.dumps({"what": rows[-1][0], **row}), file=sys.stderr)
-                if gop == 30:
+                if gop == 30 and bitrate is None:
                     config = base / "four.toml"
                     config.write_text(
                         "".join(
@@ -119,29 +135,7 @@ def main() -> None:
             row = window({"RTSP_URL": moving_url, "RECORD_MODE": "passthrough"}, moving_url, args.seconds, base / "m")
             rows.append(("motion all the time, passthrough recording, keyframe every 2 s", row))
             for gop in (15, 30):
-                still = make_stream(base, still=True, seconds=STILL_S, gop=gop)
-                then = make_stream(base, still=False, seconds=40, gop=gop)
-                joined = base / f"still_then_moving_g{gop}.mp4"
-                listing = base / f"list_g{gop}.txt"
-                listing.write_text(f"file '{still}'\nfile '{then}'\n")
-                subprocess.run(
-                    [
-                        "ffmpeg",
-                        "-v",
-                        "error",
-                        "-y",
-                        "-f",
-                        "concat",
-                        "-safe",
-                        "0",
-                        "-i",
-                        str(listing),
-                        "-c",
-                        "copy",
-                        str(joined),
-                    ],
-                    check=True,
-                )
+                joined = still_then_moving(base, gop)
                 server, url = serve(joined)
                 servers.append(server)
                 waits.append(latency(url, gop / 15, base / f"lat{gop}"))
@@ -150,13 +144,33 @@ def main() -> None:
             for server in servers:
                 server.terminate()
                 server.wait()
+    report(rows, waits, args.seconds)
+
+
+def still_then_moving(base: Path, gop: int) -> Path:
+    """STILL_S of the still scene, then the footage: when motion starts on the camera is known."""
+    still = make_stream(base, still=True, seconds=STILL_S, gop=gop)
+    then = make_stream(base, still=False, seconds=40, gop=gop)
+    joined = base / f"still_then_moving_g{gop}.mp4"
+    listing = base / f"list_g{gop}.txt"
+    listing.write_text(f"file '{still}'\nfile '{then}'\n")
+    concat = ["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing)]
+    subprocess.run([*concat, "-c", "copy", str(joined)], check=True)
+    return joined
+
+
+def report(rows: list[tuple[str, dict[str, Any]]], waits: list[dict[str, Any]], seconds: float) -> None:
     footage = f"{FOOTAGE.name} (../shared/media)" if FOOTAGE.is_file() else "ffmpeg's testsrc2 (no ../shared/media)"
-    print(f"720p 15 fps camera from {footage}, clips passthrough, {args.seconds:g} s windows")
-    print("| camera | vcam CPU | floor (same window) | vcam / floor | idle decoding logged |")
-    print("|---|---|---|---|---|")
+    print(f"720p 15 fps camera from {footage}, clips passthrough, {seconds:g} s windows")
+    head = "| camera | vcam CPU | floor (same window) | vcam / floor | ffmpeg keyframes only / floor | vcam / that |"
+    print(head + " logged |")
+    print("|---|---|---|---|---|---|---|")
     for label, r in rows:
         modes = ", ".join(r["idle_decoding"])
-        print(f"| {label} | {r['vcam_s']:.2f} s | {r['floor_s']:.2f} s | {r['ratio']:.2f}x | {modes} |")
+        least = f"{r['keyframes_s'] / r['floor_s']:.2f}x" if "keyframes_s" in r else "-"
+        to_least = f"{r['ratio_to_keyframes']:.2f}x" if "keyframes_s" in r else "-"
+        cpu = f"{r['vcam_s']:.2f} s | {r['floor_s']:.2f} s | {r['ratio']:.2f}x"
+        print(f"| {label} | {cpu} | {least} | {to_least} | {modes} |")
     print()
     print("| keyframe every | first moving picture -> motion_started | event start after it | clip before the event |")
     print("|---|---|---|---|")

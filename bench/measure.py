@@ -54,12 +54,22 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def make_stream(
-    folder: Path, still: bool, seconds: int, *, width: int = 1280, height: int = 720, gop: int = 30
+    folder: Path,
+    still: bool,
+    seconds: int,
+    *,
+    width: int = 1280,
+    height: int = 720,
+    gop: int = 30,
+    bitrate: str | None = None,
 ) -> Path:
     """15 fps H.264 (720p unless told) made from the real traffic footage (looped) when
     ../shared/media has it, else from ffmpeg's testsrc2, a keyframe every ``gop`` frames. The
-    still scene is the first picture held, with sensor noise."""
-    path = folder / f"{'still' if still else 'moving'}_{width}x{height}_g{gop}_{seconds}s.mp4"
+    still scene is the first picture held, with sensor noise. x264's quality mode (CRF 23) unless
+    ``bitrate`` (e.g. "2M") asks for a constant bitrate, as IP cameras send by default: a still
+    scene then spends its bits on the noise, in every picture."""
+    rate = f"_{bitrate}" if bitrate else ""
+    path = folder / f"{'still' if still else 'moving'}_{width}x{height}_g{gop}{rate}_{seconds}s.mp4"
     if FOOTAGE.is_file():
         source = ["-stream_loop", "-1", "-i", str(FOOTAGE)]
         scale = f"scale={width}:{height},fps=15"
@@ -71,22 +81,26 @@ def make_stream(
         [
             *("ffmpeg", "-v", "error", "-y", *source, "-vf", held + scale, "-t", str(seconds), "-r", "15"),
             *("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", str(gop)),
-            *("-keyint_min", str(gop), "-sc_threshold", "0", "-an", str(path)),
+            *("-keyint_min", str(gop), "-sc_threshold", "0"),
+            *(("-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate) if bitrate else ()),
+            *("-an", str(path)),
         ],
         check=True,
     )
     return path
 
 
-def floor_command(url: str, seconds: float) -> list[str]:
-    """The floor: ffmpeg decoding every frame of the stream on one thread, for ``seconds``."""
-    decode = ["ffmpeg", "-v", "error", "-threads", "1", "-rtsp_transport", "tcp", "-i", url]
+def floor_command(url: str, seconds: float, *, keyframes_only: bool = False) -> list[str]:
+    """The floor: ffmpeg decoding every frame of the stream on one thread, for ``seconds``; or,
+    ``keyframes_only``, the least any keyframes-only decoder can do (``-skip_frame nokey``)."""
+    skip = ("-skip_frame", "nokey") if keyframes_only else ()
+    decode = ["ffmpeg", "-v", "error", "-threads", "1", *skip, "-rtsp_transport", "tcp", "-i", url]
     return [*decode, "-t", str(seconds), "-f", "null", "-"]
 
 
-def floor_cpu(url: str, seconds: float) -> float:
+def floor_cpu(url: str, seconds: float, *, keyframes_only: bool = False) -> float:
     before = cpu_children()
-    subprocess.run(floor_command(url, seconds), check=True)
+    subprocess.run(floor_command(url, seconds, keyframes_only=keyframes_only), check=True)
     return cpu_children() - before
 
 
