@@ -19,6 +19,8 @@ from typing import Any
 import av
 import av.error
 
+from vcam.config import MotionSettings
+
 GOPS_MEASURED = 4  # keyframe intervals looked at before keyframes-only decoding may start
 GOP_TOLERANCE_S = 0.1  # a camera's "every 2 s" wobbles by a frame or two
 
@@ -130,3 +132,24 @@ class KeyframeDecoder:
         if stale is None:
             return frames
         return [f for f in frames if f.pts is None or f.pts > stale]
+
+
+class IdleDecoding:
+    """For a connection that decodes through a KeyframeDecoder: ``idle`` (set by the reader) is
+    the decoder's, and the decoder follows the camera's IDLE_DECODE and IDLE_MAX_GOP."""
+
+    decoder: KeyframeDecoder
+    keyframes: GopMeter | None
+
+    def _decode_with(self, context: av.VideoCodecContext, motion: MotionSettings) -> None:
+        allowed = motion.idle_decode == "keyframes"
+        self.decoder = KeyframeDecoder(context, motion.idle_max_gop, keyframes_allowed=allowed)
+        self.keyframes = self.decoder.meter
+
+    @property
+    def idle(self) -> bool:
+        return self.decoder.idle
+
+    @idle.setter
+    def idle(self, value: bool) -> None:
+        self.decoder.idle = value

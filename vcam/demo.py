@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from vcam.config import MotionSettings
-from vcam.decoding import GopMeter, KeyframeDecoder
+from vcam.decoding import IdleDecoding
 from vcam.errors import ENDED, SourceError
 from vcam.frames import AudioTrack, Chunk, Frame, StreamInfo, StreamTemplate
 
@@ -68,7 +68,7 @@ def demo_pictures() -> Iterator[np.ndarray]:
         index += 1
 
 
-class SyntheticConnection:
+class SyntheticConnection(IdleDecoding):
     """Pictures made in Python, served as a live H.264 camera: encoded, decoded and paced, so they
     take exactly the path a real camera's stream takes (detection, stream copy, encoding).
 
@@ -101,17 +101,7 @@ class SyntheticConnection:
         motion = motion or MotionSettings()
         context = av.CodecContext.create("h264", "r")
         assert isinstance(context, av.VideoCodecContext)
-        allowed = motion.idle_decode == "keyframes"
-        self.decoder = KeyframeDecoder(context, motion.idle_max_gop, keyframes_allowed=allowed)
-        self.keyframes: GopMeter | None = self.decoder.meter
-
-    @property
-    def idle(self) -> bool:
-        return self.decoder.idle
-
-    @idle.setter
-    def idle(self, value: bool) -> None:
-        self.decoder.idle = value
+        self._decode_with(context, motion)
 
     def chunks(self) -> Iterator[Chunk]:
         started = time.monotonic()

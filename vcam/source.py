@@ -26,7 +26,7 @@ import av.error
 
 from vcam import camera_url
 from vcam.config import CameraConfig
-from vcam.decoding import GopMeter, KeyframeDecoder
+from vcam.decoding import IdleDecoding
 from vcam.demo import demo_connection
 from vcam.errors import (
     BAD_STREAM,
@@ -263,7 +263,7 @@ def _timed(packet: av.Packet[Any]) -> bool:
     return packet.size > 0 and packet.time_base is not None
 
 
-class AvConnection:
+class AvConnection(IdleDecoding):
     """A camera or file read through PyAV. Files are paced to real time and looped, like a live feed."""
 
     def __init__(self, camera: CameraConfig, *, is_file: bool, clock: Callable[[], float] = time.monotonic) -> None:
@@ -296,17 +296,7 @@ class AvConnection:
         )
         self.template = StreamTemplate.of(self.stream) if ctx.name in COPYABLE_CODECS else None
         self.audio_dropped = 0  # sound packets that fit no picture's time
-        motion = camera.motion
-        self.decoder = KeyframeDecoder(ctx, motion.idle_max_gop, keyframes_allowed=motion.idle_decode == "keyframes")
-        self.keyframes: GopMeter | None = self.decoder.meter
-
-    @property
-    def idle(self) -> bool:
-        return self.decoder.idle
-
-    @idle.setter
-    def idle(self, value: bool) -> None:
-        self.decoder.idle = value
+        self._decode_with(ctx, camera.motion)
 
     def _open(self, scheme: str) -> tuple[av.container.InputContainer, str | None]:
         """The opened input, and the RTSP transport it uses. With RTSP_TRANSPORT=auto, TCP is tried
