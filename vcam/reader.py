@@ -169,6 +169,8 @@ class StreamReader:
                     described = connection.info
                 self._feed(chunk)
                 self.packets += not chunk.audio
+                # at every packet: a worker that saw motion wakes the decoder now, not at the next keyframe
+                connection.idle = self.idle
                 # alive: a picture came, or (a stream only recorded) a picture's packet
                 alive = bool(chunk.frames) if self.decodes else not chunk.audio
                 if not alive:
@@ -181,7 +183,6 @@ class StreamReader:
                     self._log_connected(connection, now - started, failures, down_since)
                 if connection.lagging != self._lagging:
                     self._note_lagging(connection.lagging, now)
-                connection.idle = self.idle
                 if not gop_told and connection.keyframes is not None and connection.keyframes.known:
                     gop_told = True
                     self._tell_idle_decoding(connection.keyframes)
