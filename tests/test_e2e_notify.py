@@ -228,6 +228,7 @@ def check_prometheus(prom: str, metrics_port: int) -> None:
         assert response.status == 200 and response.read().startswith(b"ok: 1/1 cameras streaming")
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/../etc/passwd", timeout=5)
+    missing.value.close()  # the error holds the response open
     assert missing.value.code == 404
 
 
