@@ -136,7 +136,11 @@ def stored_files(video_dir: Path, temp_dir: Path) -> list[StoredFile]:
         if camera.resolve() == temp:
             continue
         for pattern, kind in layout.STORED_PATTERNS:
-            for path in camera.glob(pattern):
+            try:
+                paths = list(camera.glob(pattern))
+            except OSError:
+                continue  # the folder went meanwhile (deleted, or the disk unplugged)
+            for path in paths:
                 if path.name.startswith("."):
                     continue
                 try:
