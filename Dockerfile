@@ -1,6 +1,7 @@
 # vcam in a container:
 #   docker build -t vcam .
-#   docker run -d --name vcam -v ./video:/app/video -e TZ=Europe/Berlin -e RTSP_URL=rtsp://user:pass@camera/stream vcam
+#   docker run -d --name vcam -p 8080:8080 -v ./video:/app/video -e TZ=Europe/Berlin -e RTSP_URL=rtsp://user:pass@camera/stream vcam
+#   docker logs vcam | grep web_first_user      # the web UI's first password, at http://HOST:8080/
 #   docker exec vcam vcam events
 # The base image is a build argument so it can be swapped (e.g. for a local or arm64 image).
 ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm
@@ -35,6 +36,7 @@ RUN useradd --uid 10001 --user-group --home-dir /app --no-create-home vcam \
 USER 10001:10001
 
 VOLUME /app/video
+EXPOSE 8080
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD ["python", "-m", "vcam", "health"]
 

@@ -514,6 +514,7 @@ def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "debug",
             "METRICS_ADDR": "127.0.0.1:0",  # on, as by default, on a port of its own
+            "WEB_ADDR": "127.0.0.1:0",  # the same
             "VCAM_TEST_CWD": str(tmp_path),
         }
         env.update(settings)

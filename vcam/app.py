@@ -24,6 +24,8 @@ from dotenv import dotenv_values
 from vcam import __version__, camera_url, config, layout, logs, storage
 from vcam.eventlog import ClipRow, EventLog
 from vcam.settings import scan_flags, summary
+from vcam.web.accounts import AccountError, Accounts
+from vcam.web.auth import ADMIN, ROLES, VIEWER
 
 # OpenCV and PyAV (and the modules that load them) are imported inside the commands that need
 # them: `vcam health` runs every 30 s in Docker, and `check`, `events` and `clips` need neither.
@@ -150,6 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
         listing.add_argument("--json", action="store_true", help="one JSON object per line")
         if name == "events":
             listing.add_argument("--min-duration", type=float, metavar="SECONDS")
+    user = command("user", "manage the web UI's users (the password is asked for, or read from stdin)")
+    actions = user.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="add a user")
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, default=VIEWER, help=f"default {VIEWER}; an {ADMIN} may change things")
+    actions.add_parser("passwd", help="set a user's password (ends the user's sessions)").add_argument("name")
+    actions.add_parser("del", help="remove a user").add_argument("name")
+    actions.add_parser("list", help="list the users")
+    token = actions.add_parser("token", help="make an API token for a user (printed once)")
+    token.add_argument("name")
+    token.add_argument("label", help="what it is for, e.g. home-assistant")
     return parser
 
 
@@ -170,7 +183,7 @@ def when(text: str) -> float:
 SCAN_SETTING_FLAGS = {flag: setting.name for flag, setting in scan_flags().items()}
 
 
-COMMANDS = ("run", "check", "probe", "scan", "events", "clips", "health")
+COMMANDS = ("run", "check", "probe", "scan", "events", "clips", "health", "user")
 # The settings each command needs: the others may be wrong without stopping it.
 LISTING_SETTINGS = ("VIDEO_DIR", "EVENTS_DB")
 PROBE_SETTINGS = ("RTSP_URL", "RTSP_TRANSPORT", "STALL_TIMEOUT", "RECORD_AUDIO")
@@ -197,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return list_command(args, env, cameras_file)
     if args.command == "health":
         return health_command(env, cameras_file)
+    if args.command == "user":
+        return user_command(args, env, cameras_file)
     if getattr(args, "demo", False):  # the demo camera alone, whatever the cameras file says
         env["RTSP_URL"] = camera_url.DEMO
         cameras_file = None
@@ -470,6 +485,64 @@ def local(epoch: float | None) -> str:
     if epoch is None:
         return "-"
     return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch))
+
+
+def _password(name: str) -> str:
+    """Asked twice on a terminal; else the first line of stdin (for scripts)."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass(f"Password for {name}: ")
+    if getpass.getpass("Again: ") != first:
+        raise AccountError("the two passwords differ")
+    return first
+
+
+def user_command(args: argparse.Namespace, env: Mapping[str, str], cameras_file: Document) -> int:
+    """``vcam user add|passwd|del|list|token``: the web UI's users, in the event database (also
+    while the daemon runs)."""
+    try:
+        db = config.parse(env, needed=LISTING_SETTINGS, file=cameras_file).events_db
+    except config.ConfigError as exc:
+        for problem in exc.problems:
+            print(f"vcam user: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        accounts = Accounts(db)
+    except (sqlite3.Error, OSError) as exc:
+        print(f"vcam user: cannot open {db} (EVENTS_DB): {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        _user_action(accounts, args)
+        return EXIT_OK
+    except AccountError as exc:
+        print(f"vcam user {args.action}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.Error as exc:
+        print(f"vcam user {args.action}: {db}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        accounts.close()
+
+
+def _user_action(accounts: Accounts, args: argparse.Namespace) -> None:
+    if args.action == "list":
+        for user in accounts.users():
+            print(f"{user.name}  {user.role}  since {local(user.created)}")
+    elif args.action == "add":
+        accounts.add_user(args.name, _password(args.name), args.role)
+        print(f"added {args.name} ({args.role})")
+    elif args.action == "passwd":
+        if accounts.user(args.name) is None:
+            raise AccountError(f"no user {args.name!r}")
+        accounts.set_password(args.name, _password(args.name))
+        print(f"changed the password of {args.name}; their sessions have ended")
+    elif args.action == "del":
+        accounts.remove_user(args.name)
+        print(f"removed {args.name}")
+    else:
+        print(accounts.new_api_token(args.name, args.label))
 
 
 def list_command(args: argparse.Namespace, env: Mapping[str, str], cameras_file: Document) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
@@ -120,6 +121,8 @@ class CameraConfig:
     retention_days: float = 30.0  # clips and event snapshots; 0 = while space allows
     snapshot_retention_days: float = 7.0
     enabled: bool = True
+    live_fps: float = 5.0  # the web UI's live view
+    live_width: int = 640
     shown: tuple[tuple[str, str], ...] = ()  # (place, value) of each setting for `vcam check`, masked
 
 
@@ -160,6 +163,17 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    addr: tuple[str, int] | None = ("0.0.0.0", 8080)
+    cert: str = ""  # a PEM file, SELF_SIGNED, or "" for plain HTTP
+    key: str = ""
+    trusted_proxies: tuple[str, ...] = ()
+
+
+SELF_SIGNED = "self-signed"
+
+
+@dataclass(frozen=True)
 class Config:
     cameras: tuple[CameraConfig, ...]  # enabled or not; in the order given
     video_dir: Path
@@ -170,6 +184,7 @@ class Config:
     log_level: str
     log_format: str
     notify: NotifySettings = NotifySettings()
+    web: WebSettings = WebSettings()
     from_file: bool = False  # the cameras came from a TOML file
     shown: tuple[tuple[str, str], ...] = ()  # the process-wide settings, for `vcam check`
 
@@ -373,6 +388,8 @@ def _camera(r: _Reader) -> CameraConfig:
         retention_days=r.get("RETENTION_DAYS"),
         snapshot_retention_days=r.get("SNAPSHOT_RETENTION_DAYS"),
         enabled=r.get("CAMERA_ENABLED"),
+        live_fps=r.get("LIVE_FPS"),
+        live_width=r.get("LIVE_WIDTH"),
     )
     return dataclasses.replace(camera, shown=r.shown())
 
@@ -400,6 +417,7 @@ def _process(r: _Reader, cameras: tuple[CameraConfig, ...], from_file: bool) -> 
         log_level=r.get("LOG_LEVEL"),
         log_format=r.get("LOG_FORMAT"),
         notify=_notify(r),
+        web=_web(r),
         from_file=from_file,
         shown=r.shown(),
     )
@@ -470,15 +488,39 @@ def _hooks(r: _Reader) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(hooks)
 
 
-def _metrics_addr(r: _Reader) -> tuple[str, int] | None:
-    text = r.get("METRICS_ADDR")
+def _address(r: _Reader, name: str) -> tuple[str, int] | None:
+    """host:port, or None for off."""
+    text = r.get(name)
     if text.lower() == "off":
         return None
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:  # 0: any free port (tests)
-        r.fail("METRICS_ADDR", "host:port, like 127.0.0.1:9108 or 0.0.0.0:9108, or off")
+        r.fail(name, f"host:port, like 127.0.0.1:{port_example(name)} or 0.0.0.0:{port_example(name)}, or off")
         return None
     return host.strip("[]"), int(port)
+
+
+def port_example(name: str) -> str:
+    return BY_NAME[name].default.rpartition(":")[2]
+
+
+def _web(r: _Reader) -> WebSettings:
+    cert, key = r.get("WEB_CERT"), r.get("WEB_KEY")
+    if cert and cert != SELF_SIGNED:
+        if not Path(cert).is_file():
+            r.fail("WEB_CERT", f"a PEM certificate file, or {SELF_SIGNED} (no such file)")
+        if not key:
+            r.fail("WEB_KEY", "the certificate's private key (PEM), when WEB_CERT is a file")
+        elif not Path(key).is_file():
+            r.fail("WEB_KEY", "a PEM private key file (no such file)")
+    proxies = tuple(r.get("WEB_TRUSTED_PROXIES").split())
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            r.fail("WEB_TRUSTED_PROXIES", "IP addresses or networks (127.0.0.1 10.0.0.0/8), separated by spaces")
+            break
+    return WebSettings(addr=_address(r, "WEB_ADDR"), cert=cert, key=key, trusted_proxies=proxies)
 
 
 def _notify(r: _Reader) -> NotifySettings:
@@ -514,7 +556,7 @@ def _notify(r: _Reader) -> NotifySettings:
         alert_max_per_hour=r.get("ALERT_MAX_PER_HOUR"),
         hooks=_hooks(r),
         hook_timeout=r.get("HOOK_TIMEOUT"),
-        metrics_addr=_metrics_addr(r),
+        metrics_addr=_address(r, "METRICS_ADDR"),
     )
 
 

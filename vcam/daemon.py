@@ -24,6 +24,7 @@ import cv2
 from vcam import __version__, camera_url, config, layout, logs, memory, storage
 from vcam.bus import Bus, Consumer
 from vcam.eventlog import EventLog, EventLogWriter
+from vcam.live import Controls, LiveView
 from vcam.metrics import Counts, MetricsServer, Snapshot
 from vcam.notify.hooks import HookRunner
 from vcam.notify.mail import MailNotifier
@@ -32,6 +33,9 @@ from vcam.notify.webhook import WebhookNotifier
 from vcam.pipeline import Pipeline
 from vcam.supervisor import Supervisor
 from vcam.systemd import Notifier
+from vcam.web.accounts import Accounts
+from vcam.web.server import WebServer
+from vcam.web.site import Camera, Site
 
 EXIT_OK = 0
 STOP_BUDGET_S = 6.0  # well inside systemd's and Docker's 10 s before SIGKILL (with the steps after it)
@@ -57,6 +61,9 @@ def run(settings: config.Config) -> int:
         settings.video_dir, settings.temp_dir, settings.retention, log, publish=events.publish
     )
 
+    # what the web UI changes and shows of each camera: kept across a pipeline's restart
+    controls, lives = {c.name: Controls() for c in settings.enabled}, {c.name: live_view(c) for c in settings.enabled}
+
     def pipeline_of(camera: config.CameraConfig) -> Callable[[], Pipeline]:
         def make() -> Pipeline:
             return Pipeline(
@@ -67,6 +74,8 @@ def run(settings: config.Config) -> int:
                 bus=events,
                 make_room=keeper.enforce,
                 on_clip=lambda _: keeper.request(),
+                controls=controls[camera.name],
+                live=lives[camera.name],
             )
 
         return make
@@ -75,14 +84,16 @@ def run(settings: config.Config) -> int:
     listeners = subscribers(events, settings, log, record=supervisor.record)
     address = settings.notify.metrics_addr
     server = None if address is None else MetricsServer(address, lambda: snapshot(supervisor, keeper, listeners), log)
+    say_started(settings, log)
+    web = web_server(settings, supervisor=supervisor, listeners=listeners, controls=controls, lives=lives, log=log)
     notifier = Notifier(os.environ)
     health_file = layout.health_path(settings.temp_dir, os.getpid())
-    say_started(settings, log)
     listeners.start()
     keeper.start()
     supervisor.start()
-    if server is not None:
-        server.start()
+    servers = [s for s in (server, web) if s is not None]  # metrics and the web UI: their own threads
+    for each in servers:
+        each.start()
     notifier.ready(supervisor.summary()[1])
     while not stop.wait(TICK_S):
         supervisor.tick()
@@ -98,9 +109,9 @@ def run(settings: config.Config) -> int:
     clean = supervisor.stop(STOP_BUDGET_S)
     keeper.stop()
     keeper.join(time.monotonic() + 1)
+    for each in servers:
+        each.stop()
     listeners.stop()
-    if server is not None:
-        server.stop()
     health_file.unlink(missing_ok=True)  # no daemon, no health: TEMP_DIR is left empty
     log.info("vcam_stopped", clean=clean, stop_s=round(time.monotonic() - started, 2))
     if not clean:
@@ -111,6 +122,10 @@ def run(settings: config.Config) -> int:
         sys.stderr.flush()
         os._exit(EXIT_OK)
     return EXIT_OK
+
+
+def live_view(camera: config.CameraConfig) -> LiveView:
+    return LiveView(camera.live_fps, camera.live_width)
 
 
 def say_started(settings: config.Config, log: Any) -> None:
@@ -214,6 +229,57 @@ def snapshot(supervisor: Supervisor, keeper: storage.StorageKeeper, listeners: L
             for n in listeners.notifiers
         ),
     )
+
+
+def web_server(
+    settings: config.Config,
+    *,
+    supervisor: Supervisor,
+    listeners: Listeners,
+    controls: dict[str, Controls],
+    lives: dict[str, LiveView],
+    log: Any,
+) -> WebServer | None:
+    """The web UI (None when WEB_ADDR is off or the event database, which holds its users, is not
+    there). Switches set in it earlier are applied here, before the cameras start."""
+    if settings.web.addr is None:
+        return None
+    if listeners.event_log is None:
+        log.error("web_unavailable", problem="the web UI keeps its users in EVENTS_DB, which cannot be opened")
+        return None
+    try:
+        accounts = Accounts(settings.events_db)
+        for (camera, name), on in accounts.switches().items():
+            if camera in controls:
+                controls[camera].set(name, on)
+                log.info("switch_from_ui", camera=camera, switch=name, on=on)
+        password = accounts.ensure_admin()
+    except (sqlite3.Error, OSError) as exc:
+        log.error("web_unavailable", problem=f"EVENTS_DB: {exc}")
+        return None
+    if password is not None:
+        log.warning(
+            "web_first_user",
+            user="admin",
+            password=password,
+            note="said this once: log in to the web UI with it, then change it under Account",
+        )
+
+    def stats_of(name: str) -> Callable[[], Any]:
+        return lambda: next((p.stats() for p in supervisor.pipelines if p.camera.name == name), None)
+
+    def record_of(name: str) -> Callable[[], bool]:
+        return lambda: supervisor.record(name)
+
+    def set_switch(camera: str, name: str, on: bool, user: str | None, address: str | None) -> None:
+        controls[camera].set(name, on)
+        accounts.set_switch(camera, name, on, user)
+        accounts.record("switch", user=user, address=address, detail=f"{camera} {name} {'on' if on else 'off'}")
+        log.info("switch_changed", camera=camera, switch=name, on=on, user=user)
+
+    cameras = {name: Camera(name, lives[name], controls[name], stats_of(name), record_of(name)) for name in controls}
+    site = Site(settings, accounts, listeners.event_log, cameras, log, set_switch, accounts.switches)
+    return WebServer(site, settings.events_db.parent, log)
 
 
 def write_health(path: Path, *, healthy: bool, status: str, stopping: bool) -> None:

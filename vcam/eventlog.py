@@ -4,9 +4,10 @@ moment leaves a consistent database; reconcile() at start-up mends rows whose fi
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,89 @@ MIGRATIONS = [
     """,
     # the last motion seen while an event goes on, so an event cut off by a crash ends there
     "ALTER TABLE events ADD COLUMN last_motion REAL;",
+    # the web UI: its users, their sessions and API tokens (only digests of the tokens), who did
+    # what, and the switches set there that override the settings file
+    """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        password TEXT NOT NULL,       -- scrypt$N$r$p$salt$hash
+        role TEXT NOT NULL,           -- admin | viewer
+        created REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        digest TEXT PRIMARY KEY,      -- SHA-256 of the cookie's token
+        user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        created REAL NOT NULL,
+        seen REAL NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        digest TEXT PRIMARY KEY,
+        user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        created REAL NOT NULL,
+        used REAL
+    );
+    CREATE TABLE access_log (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        user TEXT,
+        address TEXT,
+        action TEXT NOT NULL,         -- login, logout, delete, record, switch, user_add, …
+        detail TEXT,
+        ok INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX access_log_at ON access_log (at);
+    CREATE TABLE switches (
+        camera TEXT NOT NULL,
+        name TEXT NOT NULL,           -- detect | record | snapshots
+        value INTEGER NOT NULL,
+        changed REAL NOT NULL,
+        user TEXT,
+        PRIMARY KEY (camera, name)
+    );
+    """,
 ]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """The database, made or brought up to date: one connection, shared by threads under a lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), check_same_thread=False, timeout=10, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a power cut loses at most the last commit
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("BEGIN IMMEDIATE")  # two processes opening it at once migrate it once
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in _statements(script):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        db.close()
+        raise
+    return db
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """All or nothing (the connection is in autocommit mode otherwise)."""
+    db.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    """A migration's statements (executescript would commit the transaction between them)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
 @dataclass(frozen=True)
@@ -122,20 +205,9 @@ class EventLog:
     """Thread-safe: the workers and recorders of every camera write through one connection."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a power cut loses at most the last commit
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        with self._lock:
-            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        self._db = connect(path)
 
     def close(self) -> None:
         with self._lock:
@@ -213,16 +285,44 @@ class EventLog:
         since: float | None = None,
         until: float | None = None,
         min_duration: float | None = None,
+        newest: int | None = None,
     ) -> list[EventRow]:
-        sql, args = _filters(
-            "SELECT id, camera, start, end, peak_area, snapshot FROM events WHERE 1=1", [], camera, since, until
-        )
+        """Oldest first; with ``newest``, only that many of the newest, newest first."""
+        sql, args = _filters(f"{EVENT_COLUMNS} WHERE 1=1", [], camera, since, until)
         if min_duration is not None:
             sql += " AND end IS NOT NULL AND end - start >= ?"
             args.append(min_duration)
+        sql += " ORDER BY start" if newest is None else f" ORDER BY start DESC LIMIT {int(newest)}"
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY start", args).fetchall()
+            rows = self._db.execute(sql, args).fetchall()
         return [EventRow(*row) for row in rows]
+
+    def event(self, event_id: int) -> EventRow | None:
+        with self._lock:
+            row = self._db.execute(f"{EVENT_COLUMNS} WHERE id = ?", (event_id,)).fetchone()
+        return None if row is None else EventRow(*row)
+
+    def clip(self, clip_id: int) -> ClipRow | None:
+        rows = self._clip_rows(f"{CLIP_COLUMNS} WHERE id = ?", [clip_id])
+        return rows[0] if rows else None
+
+    def clip_at(self, path: str) -> ClipRow | None:
+        rows = self._clip_rows(f"{CLIP_COLUMNS} WHERE path = ?", [path])
+        return rows[0] if rows else None
+
+    def remove_clip(self, clip_id: int) -> list[str]:
+        """A clip deleted by a person: its row goes, and its event's when no other clip shows it.
+        Returns the files that go with it (the event's snapshot), for the caller to delete."""
+        with self._lock, transaction(self._db):
+            row = self._db.execute("SELECT event_id FROM clips WHERE id = ?", (clip_id,)).fetchone()
+            self._db.execute("DELETE FROM clips WHERE id = ?", (clip_id,))
+            if row is None or row[0] is None:
+                return []
+            if self._db.execute("SELECT COUNT(*) FROM clips WHERE event_id = ?", (row[0],)).fetchone()[0]:
+                return []
+            snapshot = self._db.execute("SELECT snapshot FROM events WHERE id = ?", (row[0],)).fetchone()
+            self._db.execute("DELETE FROM events WHERE id = ?", (row[0],))
+            return [snapshot[0]] if snapshot is not None and snapshot[0] else []
 
     def clips_covering(self, event: EventRow) -> list[ClipRow]:
         """Every clip that shows some of the event, also one that began before it."""
@@ -265,6 +365,7 @@ class EventLog:
         ]
 
 
+EVENT_COLUMNS = "SELECT id, camera, start, end, peak_area, snapshot FROM events"
 CLIP_COLUMNS = "SELECT id, camera, path, start, end, duration, size, mode, partial, event_id FROM clips"
 
 

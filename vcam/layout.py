@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 Kind = Literal["clip", "snapshot", "event"]
@@ -108,6 +108,11 @@ def read_temp_clip(path: Path) -> tuple[str, float | None]:
     return match["name"], int(match["ms"]) / 1000
 
 
+def tls_paths(state_dir: Path) -> tuple[Path, Path]:
+    """The web UI's self-signed certificate and its key (WEB_CERT=self-signed), beside the event database."""
+    return state_dir / "vcam-web.crt", state_dir / "vcam-web.key"
+
+
 def health_path(temp_dir: Path, pid: int) -> Path:
     return temp_dir / f"health.{pid}.json"
 
@@ -129,6 +134,21 @@ STORED_PATTERNS: tuple[tuple[str, Kind], ...] = (
     (f"{SNAPSHOTS}/*/*.jpg", "snapshot"),
     (f"{EVENTS}/*/*.jpg", "event"),
 )
+
+
+def stored_kind(relative: PurePosixPath) -> Kind | None:
+    """What a path under VIDEO_DIR is, if it is a clip or a snapshot; None for anything else (the
+    event database, TEMP_DIR, hidden files, folders): the only files the web UI ever serves."""
+    parts = relative.parts
+    if relative.is_absolute() or any(part.startswith(".") for part in parts):
+        return None
+    for pattern, kind in STORED_PATTERNS:
+        shape = pattern.split("/")
+        if len(parts) == 1 + len(shape) and PurePosixPath(*parts[1:]).match(pattern):
+            return kind
+    return None
+
+
 _CLIP_STAMP = re.compile(r"_(\d{8}_\d{6})")
 
 

@@ -21,6 +21,7 @@ from vcam import bus, layout, logs, overlay, snapshots, threads
 from vcam.bus import Bus
 from vcam.config import CameraConfig
 from vcam.frames import Connection, Frame
+from vcam.live import Controls, LiveView
 from vcam.motion import (
     Box,
     Detection,
@@ -125,8 +126,12 @@ class Pipeline:
         bus: Bus | None = None,
         make_room: Callable[[], int] | None = None,
         on_clip: Callable[[SavedClip], None] | None = None,
+        controls: Controls | None = None,
+        live: LiveView | None = None,
     ) -> None:
         self.camera = camera
+        self.controls = controls or Controls()  # the UI's switches: read at each picture
+        self.live = live or LiveView(camera.live_fps, camera.live_width)
         self.video_dir = video_dir
         self.log = log.bind(camera=camera.name)
         self.connector = connector
@@ -163,7 +168,7 @@ class Pipeline:
                 clock=clock,
                 publish=self._publish,
                 recorder=self.recorder,
-                on_frame=None if sub else self.latest.put,
+                on_frame=None if sub else self._picture,
             )
         ]
         if sub:
@@ -176,10 +181,11 @@ class Pipeline:
                     connector=connector,
                     clock=clock,
                     publish=self._publish,
-                    on_frame=self.latest.put,
+                    on_frame=self._picture,
                 )
             )
         self._detecting = self.readers[-1]  # the reader whose pictures the worker analyses
+        self.live.on_watch = self._wake
         self._analysed = 0
         self._events_started = 0
         self._fps_analysed = Rate(clock)
@@ -290,6 +296,15 @@ class Pipeline:
             last_clip=self.recorder.last_clip,
         )
 
+    def _picture(self, frame: Frame) -> None:
+        """On the reader's thread: the newest picture to the worker, and to the live view."""
+        self.latest.put(frame)
+        self.live.offer(frame)
+
+    def _wake(self) -> None:
+        """Someone watches: every picture is decoded, not only keyframes."""
+        self._detecting.idle = False
+
     def _publish(self, event: bus.Event) -> None:
         if self.bus is not None:
             self.bus.publish(event)
@@ -319,7 +334,10 @@ class Pipeline:
         if frame.connection != self._worker_connection:
             self._new_connection(frame)
         self._last_time, self._last_index = frame.time, frame.index
-        if self._gate.due(frame.time):
+        controls = self.controls
+        if not controls.detect:
+            self._not_detecting()
+        elif self._gate.due(frame.time):
             assert self._detector is not None
             since = frame.time - self._analysed_at if self._analysed_at is not None else 0.0
             detection = self._detector.detect(frame.gray(), steps_between(since, self.camera.motion.detect_fps))
@@ -333,8 +351,9 @@ class Pipeline:
                 self._on_event(change, frame, detection)
             active = self._events.active
             # nothing moves: the reader may decode keyframes only; a moving one wakes it at once
-            self._detecting.idle = self._idle.idle(frame.time, moving, active is not None)
-            if active is not None:
+            idle = self._idle.idle(frame.time, moving, active is not None)
+            self._detecting.idle = idle and not self.live.watched
+            if active is not None and controls.record:
                 until = active.last_motion + self.camera.motion.post_seconds
                 if self._detecting is self.readers[0]:  # the recorded stream itself: one timeline
                     self.recorder.motion(frame.connection, active.start, until)
@@ -342,12 +361,20 @@ class Pipeline:
                 else:  # a sub-stream's times mean nothing to the main stream: epoch seconds do
                     self.recorder.motion_at(active.start_wall, frame.wall + until - frame.time)
                     self.recorder.outline_at(detection.boxes, frame.wall, frame.width, frame.height)
-                if self._progress.due(self.clock()):
-                    self._log_progress(active)
-        if self.snapshots.due(self.clock()):
+            if active is not None and self._progress.due(self.clock()):
+                self._log_progress(active)
+        if controls.snapshots and self.snapshots.due(self.clock()):
             path = layout.snapshot_path(self.video_dir, self.camera.name, frame.wall)
             if self._save_snapshot(path, frame, self._boxes):
                 self._publish(bus.SnapshotSaved(self.camera.name, path, frame.wall))
+
+    def _not_detecting(self) -> None:
+        """Detection switched off: an open event ends at the last picture; keyframes will do."""
+        ended = self._events.finish(self._last_time, self._last_index)
+        if ended is not None:
+            self._log_end(ended)
+            self._boxes = ()
+        self._detecting.idle = self.camera.motion.idle_decode == "keyframes" and not self.live.watched
 
     def _new_connection(self, frame: Frame) -> None:
         """A reconnect: close any open event where the old stream ended, learn the scene afresh."""

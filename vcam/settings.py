@@ -585,6 +585,48 @@ SETTINGS: tuple[Setting, ...] = (
         camera=False,
     ),
     Setting(
+        "WEB_ADDR",
+        "0.0.0.0:8080",
+        Text(),
+        "The web UI at http://WEB_ADDR/ (live view, events, clips, storage, settings), behind a login;\n"
+        "off = none. On the first start an admin user is made and its password printed once in the log.",
+        "Web UI",
+        camera=False,
+    ),
+    Setting(
+        "WEB_CERT",
+        "",
+        Text(),
+        "Serve the web UI over HTTPS with this certificate (PEM, and WEB_KEY its key), or self-signed =\n"
+        "make one on the first start (phones then warn once). Needed for a phone's camera page. Empty = HTTP.",
+        "Web UI",
+        camera=False,
+        commented=True,
+        example="self-signed",
+    ),
+    Setting("WEB_KEY", "", Text(), "", "Web UI", camera=False, commented=True, example="/etc/ssl/private/vcam.key"),
+    Setting(
+        "WEB_TRUSTED_PROXIES",
+        "",
+        Text(),
+        "Addresses of reverse proxies (Caddy, nginx) whose X-Forwarded-For and X-Forwarded-Proto are\n"
+        "believed, separated by spaces; from anyone else those headers are ignored.",
+        "Web UI",
+        camera=False,
+        commented=True,
+        example="127.0.0.1",
+    ),
+    Setting(
+        "LIVE_FPS",
+        "5",
+        Number(0, 30),
+        "Live view: at most this many pictures a second, at most LIVE_WIDTH pixels wide, made only while\n"
+        "someone watches, from the pictures already decoded.",
+        "Web UI",
+        camera=True,
+    ),
+    Setting("LIVE_WIDTH", "640", Integer(160, 3840), "", "Web UI", camera=True),
+    Setting(
         "HEALTH_TIMEOUT",
         "30",
         Seconds(),
