@@ -33,6 +33,8 @@ from notify_parts import (
     retained,
 )
 
+from vcam.notify import mqtt
+
 pytestmark = pytest.mark.slow
 
 PASSWORD = "p@ss:w/rd#1 é"  # every character a URL parser trips on
@@ -147,12 +149,7 @@ def check_mqtt(broker: Mosquitto, watcher: Watcher, vcam: Daemon, video: Path) -
 
     # Home Assistant discovery, as a new subscriber (Home Assistant starting) gets it
     configs = {t: json.loads(p) for t, p in retained(broker, "homeassistant/+/vcam/+/config").items()}
-    assert sorted(configs) == [
-        "homeassistant/binary_sensor/vcam/front_connectivity/config",
-        "homeassistant/binary_sensor/vcam/front_motion/config",
-        "homeassistant/camera/vcam/front_camera/config",
-        "homeassistant/sensor/vcam/front_last_clip/config",
-    ]
+    assert sorted(configs) == sorted(mqtt.discovery("vcam", "homeassistant", "front"))
     motion = configs["homeassistant/binary_sensor/vcam/front_motion/config"]
     assert motion["device_class"] == "motion" and motion["state_topic"] == "vcam/front/motion"
     assert {"topic": "vcam/available"} in motion["availability"]
@@ -167,9 +164,17 @@ def check_mqtt(broker: Mosquitto, watcher: Watcher, vcam: Daemon, video: Path) -
     watcher.wait("vcam/front/motion", b"OFF", since=since, timeout=5)
 
     since = time.monotonic()
-    watcher.publish("vcam/front/record/set", "ON")
+    watcher.publish("vcam/front/record_now/set", "PRESS")
     vcam.wait_for("record_requested", 5)
     watcher.wait("vcam/front/clip", since=since, timeout=30)
+
+    assert state["vcam/front/detect"] == state["vcam/front/record"] == state["vcam/front/snapshots"] == b"ON"
+    for said in ("OFF", "ON"):  # a switch set over MQTT, as Home Assistant's switch entity does
+        since = time.monotonic()
+        watcher.publish("vcam/front/snapshots/set", said)
+        watcher.wait("vcam/front/snapshots", said.encode(), since=since, timeout=5)
+        _, changed = vcam.wait_for("switch_changed", 5, since=since)
+        assert (changed["switch"], changed["on"], changed["by"]) == ("snapshots", said == "ON", "mqtt")
     return start, on.at
 
 
@@ -248,7 +253,7 @@ def test_broker_restarted_during_motion_and_a_camera_removed(
     watcher = Watcher(broker, "vcam/#")
     try:
         watcher.wait("vcam/front/motion", b"ON", timeout=30)
-        assert len(retained(broker, "homeassistant/+/vcam/+/config")) == 8
+        assert len(retained(broker, "homeassistant/+/vcam/+/config")) == 2 * len(mqtt.ENTITIES)
 
         broker.kill()
         vcam.wait_for("mqtt_disconnected", 10)
@@ -259,7 +264,7 @@ def test_broker_restarted_during_motion_and_a_camera_removed(
         assert state["vcam/available"] == b"online"
         assert state["vcam/front/motion"] == b"ON" and state["vcam/front/status"] == b"online"
         assert state["vcam/front/snapshot"][:2] == b"\xff\xd8"
-        assert len(retained(broker, "homeassistant/+/vcam/+/config")) == 8
+        assert len(retained(broker, "homeassistant/+/vcam/+/config")) == 2 * len(mqtt.ENTITIES)
         assert len(vcam.events("mqtt_disconnected")) == 1 and len(vcam.events("mqtt_unavailable")) <= 1
         print(f"\nreconnected {back[0] - vcam.events('mqtt_disconnected')[0][0]:.1f} s after the broker died")
         watcher.close()
@@ -271,8 +276,8 @@ def test_broker_restarted_during_motion_and_a_camera_removed(
 
         config.write_text(f'[[cameras]]\nname = "front"\nurl = "{camera.url}"\n')
         again = daemon("--config", str(config), **settings)
-        again.wait_for("mqtt_discovery_removed", 15, count=4)
-        assert wait_until(lambda: len(retained(broker, "homeassistant/+/vcam/+/config", 0.5)) == 4, 10)
+        again.wait_for("mqtt_discovery_removed", 15, count=len(mqtt.ENTITIES))
+        assert wait_until(lambda: len(retained(broker, "homeassistant/+/vcam/+/config", 0.5)) == len(mqtt.ENTITIES), 10)
         left = retained(broker, "homeassistant/+/vcam/+/config")
         assert all("/front_" in topic for topic in left), sorted(left)
     finally:

@@ -79,15 +79,23 @@ def test_a_camera_is_online_while_every_stream_it_connected_streams() -> None:
 # --- Home Assistant discovery --------------------------------------------------------------------
 
 
-def test_discovery_gives_each_camera_one_device_with_four_entities_all_with_availability() -> None:
+def test_discovery_gives_each_camera_one_device_with_its_entities_all_with_availability() -> None:
     configs = mqtt.discovery("vcam", "homeassistant", "back_yard")
     assert sorted(configs) == [
         "homeassistant/binary_sensor/vcam/back_yard_connectivity/config",
         "homeassistant/binary_sensor/vcam/back_yard_motion/config",
+        "homeassistant/button/vcam/back_yard_record_now/config",
         "homeassistant/camera/vcam/back_yard_camera/config",
         "homeassistant/sensor/vcam/back_yard_last_clip/config",
+        "homeassistant/switch/vcam/back_yard_detect/config",
+        "homeassistant/switch/vcam/back_yard_record/config",
+        "homeassistant/switch/vcam/back_yard_snapshots/config",
     ]
-    assert len({c["unique_id"] for c in configs.values()}) == 4
+    assert len({c["unique_id"] for c in configs.values()}) == len(mqtt.ENTITIES) == 8
+    record = configs["homeassistant/switch/vcam/back_yard_record/config"]
+    assert (record["state_topic"], record["command_topic"]) == ("vcam/back_yard/record", "vcam/back_yard/record/set")
+    button = configs["homeassistant/button/vcam/back_yard_record_now/config"]
+    assert button["command_topic"] == "vcam/back_yard/record_now/set"
     assert all({"topic": "vcam/available"} in c["availability"] for c in configs.values())
     assert all(c["device"]["identifiers"] == ["vcam_back_yard"] for c in configs.values())
     motion = configs["homeassistant/binary_sensor/vcam/back_yard_motion/config"]

@@ -106,6 +106,16 @@ class StorageLow:
     missing: int
 
 
+@dataclass(frozen=True)
+class SwitchChanged:
+    """A camera's detect, record or snapshots switch was set (from the UI, the API or MQTT)."""
+
+    camera: str
+    switch: str
+    on: bool
+    by: str  # the user, or "mqtt"
+
+
 Event = (
     CameraConnected
     | CameraLost
@@ -116,6 +126,7 @@ Event = (
     | SnapshotSaved
     | FilesDeleted
     | StorageLow
+    | SwitchChanged
 )
 
 TICK_S = 1.0

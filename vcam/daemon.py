@@ -21,10 +21,10 @@ from typing import Any
 
 import cv2
 
-from vcam import __version__, camera_url, config, layout, logs, memory, storage
+from vcam import __version__, bus, camera_url, config, layout, logs, memory, storage
 from vcam.bus import Bus, Consumer
 from vcam.eventlog import EventLog, EventLogWriter
-from vcam.live import Controls, LiveView
+from vcam.live import SWITCHES, Controls, LiveView
 from vcam.metrics import Counts, MetricsServer, Snapshot
 from vcam.notify.hooks import HookRunner
 from vcam.notify.mail import MailNotifier
@@ -81,11 +81,12 @@ def run(settings: config.Config) -> int:
         return make
 
     supervisor = Supervisor([pipeline_of(camera) for camera in settings.enabled], log)
-    listeners = subscribers(events, settings, log, record=supervisor.record)
+    board = Switchboard(controls, events.publish, log)
+    listeners = subscribers(events, settings, log, record=supervisor.record, board=board)
     address = settings.notify.metrics_addr
     server = None if address is None else MetricsServer(address, lambda: snapshot(supervisor, keeper, listeners), log)
     say_started(settings, log)
-    web = web_server(settings, supervisor=supervisor, listeners=listeners, controls=controls, lives=lives, log=log)
+    web = web_server(settings, supervisor=supervisor, listeners=listeners, board=board, lives=lives, log=log)
     notifier = Notifier(os.environ)
     health_file = layout.health_path(settings.temp_dir, os.getpid())
     listeners.start()
@@ -145,6 +146,45 @@ def say_started(settings: config.Config, log: Any) -> None:
         )
 
 
+class Switchboard:
+    """Sets a camera's switches (Controls), from the UI, the API or MQTT: at once, kept in the event
+    database (so they survive a restart), said in the log and on the bus (MQTT's retained state)."""
+
+    def __init__(self, controls: dict[str, Controls], publish: Callable[[bus.Event], None], log: Any) -> None:
+        self.controls = controls
+        self.publish = publish
+        self.log = log
+        self.accounts: Accounts | None = None  # where they are kept, once the web UI's database is open
+
+    def state(self, camera: str) -> dict[str, bool]:
+        controls = self.controls[camera]
+        return {name: controls.get(name) for name in SWITCHES}
+
+    def restore(self, accounts: Accounts) -> None:
+        """Before the cameras start: what was set earlier overrides the settings file."""
+        self.accounts = accounts
+        for (camera, name), on in accounts.switches().items():
+            if camera in self.controls and name in SWITCHES:
+                self.controls[camera].set(name, on)
+                self.log.info("switch_from_ui", camera=camera, switch=name, on=on)
+
+    def set(self, camera: str, name: str, on: bool, user: str | None, address: str | None = None) -> bool:
+        """False if there is no such camera or switch."""
+        if camera not in self.controls or name not in SWITCHES:
+            return False
+        self.controls[camera].set(name, on)
+        if self.accounts is not None:
+            try:
+                self.accounts.set_switch(camera, name, on, user)
+                detail = f"{camera} {name} {'on' if on else 'off'}"
+                self.accounts.record("switch", user=user, address=address, detail=detail)
+            except sqlite3.Error as exc:
+                self.log.error("switch_not_kept", camera=camera, switch=name, error=str(exc))
+        self.log.info("switch_changed", camera=camera, switch=name, on=on, by=user)
+        self.publish(bus.SwitchChanged(camera, name, on, user or "?"))
+        return True
+
+
 @dataclass
 class Listeners:
     """Everything that listens to the bus, each on a thread of its own (a Consumer): the event log,
@@ -177,7 +217,9 @@ class Listeners:
             self.event_log.close()
 
 
-def subscribers(events: Bus, settings: config.Config, log: Any, *, record: Callable[[str], bool]) -> Listeners:
+def subscribers(
+    events: Bus, settings: config.Config, log: Any, *, record: Callable[[str], bool], board: Switchboard
+) -> Listeners:
     notify = settings.notify
     listeners = Listeners(open_event_log(settings, log))
     if listeners.event_log is not None:
@@ -193,7 +235,9 @@ def subscribers(events: Bus, settings: config.Config, log: Any, *, record: Calla
         listeners.consumers.append(Consumer(subscription, notifier.handle, log, drain_s=CONSUMER_DRAIN_S, tick=tick))
 
     if notify.mqtt is not None:
-        listeners.mqtt = MqttNotifier(notify, cameras, settings.video_dir, log, mask=mask, record=record)
+        listeners.mqtt = MqttNotifier(
+            notify, cameras, settings.video_dir, log, mask=mask, record=record, switches=board.state, switch=board.set
+        )
         add("mqtt", listeners.mqtt)
     if notify.webhooks:
         for url in notify.webhooks:
@@ -236,26 +280,24 @@ def web_server(
     *,
     supervisor: Supervisor,
     listeners: Listeners,
-    controls: dict[str, Controls],
+    board: Switchboard,
     lives: dict[str, LiveView],
     log: Any,
 ) -> WebServer | None:
     """The web UI (None when WEB_ADDR is off or the event database, which holds its users, is not
-    there). Switches set in it earlier are applied here, before the cameras start."""
-    if settings.web.addr is None:
-        return None
+    there). Switches set earlier are applied here, before the cameras start."""
     if listeners.event_log is None:
-        log.error("web_unavailable", problem="the web UI keeps its users in EVENTS_DB, which cannot be opened")
+        if settings.web.addr is not None:
+            log.error("web_unavailable", problem="the web UI keeps its users in EVENTS_DB, which cannot be opened")
         return None
     try:
         accounts = Accounts(settings.events_db)
-        for (camera, name), on in accounts.switches().items():
-            if camera in controls:
-                controls[camera].set(name, on)
-                log.info("switch_from_ui", camera=camera, switch=name, on=on)
-        password = accounts.ensure_admin()
+        board.restore(accounts)
+        password = accounts.ensure_admin() if settings.web.addr is not None else None
     except (sqlite3.Error, OSError) as exc:
         log.error("web_unavailable", problem=f"EVENTS_DB: {exc}")
+        return None
+    if settings.web.addr is None:
         return None
     if password is not None:
         log.warning(
@@ -271,14 +313,11 @@ def web_server(
     def record_of(name: str) -> Callable[[], bool]:
         return lambda: supervisor.record(name)
 
-    def set_switch(camera: str, name: str, on: bool, user: str | None, address: str | None) -> None:
-        controls[camera].set(name, on)
-        accounts.set_switch(camera, name, on, user)
-        accounts.record("switch", user=user, address=address, detail=f"{camera} {name} {'on' if on else 'off'}")
-        log.info("switch_changed", camera=camera, switch=name, on=on, user=user)
-
-    cameras = {name: Camera(name, lives[name], controls[name], stats_of(name), record_of(name)) for name in controls}
-    site = Site(settings, accounts, listeners.event_log, cameras, log, set_switch, accounts.switches)
+    cameras = {
+        name: Camera(name, lives[name], controls, stats_of(name), record_of(name))
+        for name, controls in board.controls.items()
+    }
+    site = Site(settings, accounts, listeners.event_log, cameras, log, board.set, accounts.switches)
     return WebServer(site, settings.events_db.parent, log)
 
 

@@ -4,7 +4,9 @@ Topics below the prefix (default ``vcam``): ``available`` online/offline (retain
 says offline when the daemon dies or its network does), and per camera ``<camera>/status``
 online/offline, ``<camera>/motion`` ON/OFF, ``<camera>/snapshot`` the outlined JPEG of the newest
 event, ``<camera>/clip`` the newest clip's JSON (all retained), ``<camera>/event`` JSON of each
-motion start, end and clip. ``<camera>/record/set`` starts a clip on demand.
+motion start, end and clip; ``<camera>/detect``, ``<camera>/record``, ``<camera>/snapshots`` the
+camera's switches ON/OFF (retained). To vcam: ``<camera>/<switch>/set`` ON or OFF sets a switch
+(as the web UI does, kept across restarts); ``<camera>/record_now/set`` starts a clip on demand.
 
 paho's own thread keeps the connection (reconnecting with capped backoff); this module only ever
 publishes what it is told and republishes the whole state at each connect, so a broker that was
@@ -27,6 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from vcam import __version__, bus
 from vcam.config import NotifySettings
+from vcam.live import SWITCHES
 from vcam.notify import messages
 from vcam.notify.messages import Mask
 
@@ -36,7 +39,9 @@ RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 60
 QOS = 1
 STOP_WAIT_S = 1.0  # for the last messages at a clean stop, and again for paho's thread to end
 EVENT_TYPES = (messages.MOTION_START, messages.MOTION_END, messages.CLIP_SAVED)  # on <camera>/event
-ENTITIES = ("motion", "connectivity", "camera", "last_clip")  # object ids: <camera>_<entity>
+ENTITIES = ("motion", "connectivity", "camera", "last_clip", "record_now", *SWITCHES)  # ids: <camera>_<entity>
+RECORD_NOW = "record_now"
+SWITCH_NAMES = {"detect": "Detection", "record": "Recording", "snapshots": "Snapshots"}
 
 
 def node_id(prefix: str) -> str:
@@ -94,7 +99,27 @@ def discovery(prefix: str, discovery_prefix: str, camera: str) -> dict[str, dict
             "json_attributes_topic": f"{base}/clip",
             "availability": [available],
         },
+        RECORD_NOW: {
+            "component": "button",
+            "name": "Record now",
+            "icon": "mdi:record-rec",
+            "command_topic": f"{base}/{RECORD_NOW}/set",
+            "payload_press": "PRESS",
+            "availability": [available, streaming],
+            "availability_mode": "all",
+        },
     }
+    for switch in SWITCHES:
+        entities[switch] = {
+            "component": "switch",
+            "name": SWITCH_NAMES[switch],
+            "entity_category": "config",
+            "state_topic": f"{base}/{switch}",
+            "command_topic": f"{base}/{switch}/set",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "availability": [available],
+        }
     configs = {}
     for entity, fields in entities.items():
         component = fields.pop("component")
@@ -108,10 +133,10 @@ def camera_of_config(topic: str, discovery_prefix: str, node: str) -> str | None
     parts = topic.split("/")
     if len(parts) != 5 or parts[0] != discovery_prefix or parts[2] != node or parts[4] != "config":
         return None
-    camera, _, entity = parts[3].rpartition("_")
-    if entity == "clip" and camera.endswith("_last"):
-        camera = camera.removesuffix("_last")
-    return camera or None
+    for entity in sorted(ENTITIES, key=len, reverse=True):  # last_clip before clip-like endings
+        if parts[3].endswith(f"_{entity}"):
+            return parts[3].removesuffix(f"_{entity}") or None
+    return None
 
 
 class MqttNotifier:
@@ -124,6 +149,8 @@ class MqttNotifier:
         *,
         mask: Mask,
         record: Callable[[str], bool],
+        switches: Callable[[str], dict[str, bool]],
+        switch: Callable[[str, str, bool, str | None], bool],
     ) -> None:
         assert settings.mqtt is not None
         self.server = settings.mqtt
@@ -134,6 +161,8 @@ class MqttNotifier:
         self.log = log.bind(notifier="mqtt", broker=f"{self.server.host}:{self.server.port}")
         self.mask = mask
         self.record = record  # starts a clip on demand; False if there is no such camera
+        self.switches = switches  # a camera's switches now
+        self.switch = switch  # sets one (camera, switch, on, by); False if there is no such camera or switch
         self.presence = messages.Presence(cameras)
         self._lock = threading.Lock()  # the state below: events on the consumer thread, connects on paho's
         self._motion = dict.fromkeys(cameras, "OFF")
@@ -154,6 +183,9 @@ class MqttNotifier:
             client.tls_set(ca_certs=self.settings.mqtt_ca_file or None)
         client.will_set(f"{self.prefix}/available", "offline", qos=QOS, retain=True)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        # the whole state goes out at each connect (about 20 messages a camera): in flight at once,
+        # rather than 20 at a time behind the broker's acknowledgements
+        client.max_inflight_messages_set(20 + 25 * len(self.cameras))
         client.connect_timeout = CONNECT_TIMEOUT_S
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -190,7 +222,7 @@ class MqttNotifier:
         with self._lock:
             self._connected = True
             d = self.settings.discovery_prefix
-            client.subscribe([(f"{self.prefix}/+/record/set", QOS)])
+            client.subscribe([(f"{self.prefix}/+/+/set", QOS)])
             if self.settings.discovery:
                 client.subscribe([(f"{d}/status", QOS), (f"{d}/+/{node_id(self.prefix)}/+/config", QOS)])
                 self._send_discovery()
@@ -224,16 +256,32 @@ class MqttNotifier:
                     self._send_discovery()
                     self._send_state()
             return
-        if topic.endswith("/record/set") and topic.startswith(self.prefix + "/"):
-            camera = topic[len(self.prefix) + 1 : -len("/record/set")]
-            started = self.record(camera)
-            self.log.info("record_requested", by="mqtt", camera=camera, started=started)
+        parts = topic[len(self.prefix) + 1 :].split("/") if topic.startswith(self.prefix + "/") else []
+        if len(parts) == 3 and parts[2] == "set":
+            self._command(parts[0], parts[1], message.payload)
             return
         stale = camera_of_config(topic, d, node_id(self.prefix))
         if stale is not None and message.payload and stale not in self.cameras:
             self.log.info("mqtt_discovery_removed", camera=stale, topic=topic)
             with self._lock:
                 self._publish(topic, b"", retain=True)
+
+    def _command(self, camera: str, what: str, payload: bytes | bytearray) -> None:
+        if what == RECORD_NOW:
+            started = self.record(camera)
+            self.log.info("record_requested", by="mqtt", camera=camera, started=started)
+            return
+        said = payload.decode(errors="replace").strip().upper()
+        if what not in SWITCHES or said not in ("ON", "OFF"):
+            self.log.warning(
+                "mqtt_command_unknown",
+                topic=f"{self.prefix}/{camera}/{what}/set",
+                payload=said[:20],
+                expected=f"{'/'.join(SWITCHES)}/set ON or OFF, or {RECORD_NOW}/set",
+            )
+            return
+        if not self.switch(camera, what, said == "ON", "mqtt"):
+            self.log.warning("mqtt_command_unknown", topic=f"{self.prefix}/{camera}/{what}/set", why="no such camera")
 
     def _send_discovery(self) -> None:
         for camera in self.cameras:
@@ -249,6 +297,8 @@ class MqttNotifier:
                 self._publish(f"{base}/clip", self._clip[camera], retain=True)
             if camera in self._snapshot:
                 self._publish(f"{base}/snapshot", self._snapshot[camera], retain=True)
+            for switch, on in self.switches(camera).items():
+                self._publish(f"{base}/{switch}", "ON" if on else "OFF", retain=True)
 
     def _publish(self, topic: str, payload: str | bytes, *, retain: bool = False) -> mqtt.MQTTMessageInfo | None:
         if not self._connected:
@@ -264,6 +314,13 @@ class MqttNotifier:
     # --- events (the consumer's thread) -------------------------------------------------------------
 
     def handle(self, event: bus.Event) -> None:
+        if isinstance(event, bus.SwitchChanged):
+            if event.camera in self._motion:
+                with self._lock:
+                    self._publish(
+                        f"{self.prefix}/{event.camera}/{event.switch}", "ON" if event.on else "OFF", retain=True
+                    )
+            return
         told = (bus.CameraConnected, bus.CameraLost, bus.MotionStarted, bus.MotionEnded, bus.ClipSaved)
         if not isinstance(event, told) or event.camera not in self._motion:
             return

@@ -42,7 +42,7 @@ class Site:
     events: EventLog
     cameras: dict[str, Camera]
     log: Any
-    set_switch: Callable[[str, str, bool, str | None, str | None], None]  # camera, switch, on, user, address
+    set_switch: Callable[[str, str, bool, str | None, str | None], bool]  # camera, switch, on, user, address
     switches_from_ui: Callable[[], dict[tuple[str, str], bool]]
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
