@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.slow
 
 CAMERA = "front"
 CLIP_S = 4
+CAMERA_PASSWORD = "Cam-s3cret-9x"  # must never show in a page or an answer
 PROXY_CLIENT = "192.0.2.7"  # the address a trusted proxy (127.0.0.1) says a request came from
 
 
@@ -136,7 +138,8 @@ def web(make_clip: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[We
     )
     _require(probe.returncode == 0, "gst-rtsp-server is not installed")
     folder = tmp_path_factory.mktemp("web")
-    camera = RtspServer(make_clip(seconds=30, onset=3), free_port()).start()  # a square crosses every 30 s
+    # a square crosses every 30 s; the camera wants a password
+    camera = RtspServer(make_clip(seconds=30, onset=3), free_port(), "viewer", CAMERA_PASSWORD).start()
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -168,6 +171,10 @@ def web(make_clip: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[We
         if daemon.process.stdout:
             daemon.process.stdout.close()
         camera.kill()
+
+
+def web_client_for(port: int) -> Client:
+    return Client(port)
 
 
 def concrete(path: str, clip: str = "front/2026-01-01/front_20260101_000000.mp4") -> str:
@@ -304,6 +311,48 @@ def test_failed_logins_are_limited_per_address_and_logout_ends_the_session(web: 
     stale.cookies = cookie
     assert stale.request("GET", "/events").status == 303  # the old cookie opens nothing
     assert stale.request("GET", "/api/events").status == 401
+
+
+def test_no_page_or_answer_shows_the_cameras_password(web: Web) -> None:
+    admin = web.admin()
+    pages = ["/", f"/cameras/{CAMERA}", "/settings", "/storage", "/events", "/access", "/users"]
+    pages += ["/api/cameras", "/api/settings", "/api/events", "/api/clips", "/api/storage"]
+    for page in pages:
+        reply = admin.request("GET", page)
+        assert reply.status == 200, page
+        assert CAMERA_PASSWORD.encode() not in reply.body, page
+    shown = admin.request("GET", "/api/settings").json()
+    assert shown["RTSP_URL"].startswith("rtsp://viewer:***@127.0.0.1:")
+    assert CAMERA_PASSWORD not in web.daemon.output()
+
+
+def test_https_with_a_self_signed_certificate(daemon: Any, tmp_path: Path) -> None:
+    """WEB_CERT=self-signed: a certificate made at the first start, the cookie Secure, HSTS."""
+    port = free_port()
+    vcam = daemon("--demo", WEB_ADDR=f"127.0.0.1:{port}", WEB_CERT="self-signed")
+    _, made = vcam.wait_for("web_certificate_made", 20)
+    _, serving = vcam.wait_for("web_serving", 20)
+    assert serving["url"] == f"https://127.0.0.1:{port}/"
+    key = Path(made["cert"]).with_suffix(".key")
+    assert key.stat().st_mode & 0o077 == 0  # the key is the daemon's alone
+    password = vcam.events("web_first_user")[0][1]["password"]
+    context = ssl.create_default_context(cafile=made["cert"])
+    context.check_hostname = False  # the certificate names the host and localhost; this is 127.0.0.1
+    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=20, context=context)
+    try:
+        body = urlencode({"user": "admin", "password": password, "next": "/"})
+        connection.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.status == 303
+        cookie = answer.headers["Set-Cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
+    finally:
+        connection.close()
+    plain = web_client_for(port)
+    with pytest.raises((http.client.HTTPException, ConnectionError)):
+        plain.request("GET", "/login")  # plain HTTP to the HTTPS port gets nothing
 
 
 # --- in a real browser ----------------------------------------------------------------------------

@@ -390,3 +390,57 @@ def test_a_region_outside_the_picture_is_a_warning_at_connect(run_pipeline: Any)
     assert (
         warning["problem"] == "MOTION_REGIONS shape 100,100,120,100,120,120,100,120 is wholly outside the 32x24 picture"
     )
+
+
+def _crossing_camera() -> Callable[[config.CameraConfig], SyntheticConnection]:
+    pictures = (f.bgr() for f in synthetic.frames(seconds=8, object_at=synthetic.crossing(start=1, duration=3)))
+    stream = itertools.chain(pictures, (f.bgr() for f in synthetic.frames(seconds=600)))
+
+    def connector(_: config.CameraConfig) -> SyntheticConnection:
+        return SyntheticConnection(stream, synthetic.WIDTH, synthetic.HEIGHT, synthetic.FPS, speed=4)
+
+    return connector
+
+
+def test_with_recording_switched_off_motion_is_an_event_but_no_clip(run_pipeline: Any) -> None:
+    settings = camera(SNAPSHOT_INTERVAL="0", CLIP_SECONDS="4", PRE_SECONDS="1")
+    pipeline, log = run_pipeline(settings, _crossing_camera())
+    pipeline.controls.record = False  # as the UI sets it, on a running camera
+    assert wait_until(lambda: log.named("motion_ended"), 15)
+    time.sleep(0.5)
+    assert not log.named("clip_started") and pipeline.stats().clips_saved == 0
+
+
+def test_with_detection_switched_off_nothing_is_an_event_and_snapshots_follow_their_switch(
+    run_pipeline: Any, tmp_path: Path
+) -> None:
+    settings = camera(SNAPSHOT_INTERVAL="0.2", CLIP_SECONDS="4", PRE_SECONDS="1")
+    pipeline, log = run_pipeline(settings, _crossing_camera())
+    pipeline.controls.detect = False
+    pipeline.controls.snapshots = False
+    assert wait_until(lambda: pipeline.stats().frames > 60, 15)  # the object has crossed
+    assert not log.named("motion_started") and pipeline.stats().analysed == 0
+    assert not list((tmp_path / "video").rglob("snapshots/*/*.jpg"))
+    pipeline.controls.snapshots = True
+    assert wait_until(lambda: list((tmp_path / "video").rglob("snapshots/*/*.jpg")), 5)
+
+
+def test_the_live_view_holds_pictures_only_while_someone_watches(run_pipeline: Any) -> None:
+    settings = camera(SNAPSHOT_INTERVAL="0", LIVE_FPS="5", LIVE_WIDTH="160")
+    pipeline, _ = run_pipeline(settings, _crossing_camera())
+    assert wait_until(lambda: pipeline.stats().frames > 5, 10)
+    assert pipeline.live.version == 0 and pipeline.live.jpeg() is None  # nobody watches: nothing kept
+    pipeline.live.watch()
+    version = pipeline.live.wait(0, 5)
+    assert version > 0
+    picture = pipeline.live.jpeg()
+    assert picture is not None and picture[1][:2] == b"\xff\xd8"
+    image = cv2.imdecode(np.frombuffer(picture[1], np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape[1] == 160  # LIVE_WIDTH
+    assert pipeline.live.jpeg() is picture or pipeline.live.version > version  # made once per picture
+    started, first = time.monotonic(), pipeline.live.version
+    time.sleep(2)
+    rate = (pipeline.live.version - first) / (time.monotonic() - started)
+    assert rate <= 5 * 1.3  # LIVE_FPS caps it (the demo stream runs at 4x speed)
+    pipeline.live.unwatch()
+    assert pipeline.live.jpeg() is None

@@ -100,10 +100,10 @@ class LiveView:
             return None
         if cached is not None and cached[0] == version:
             return cached
-        data = encode(frame, self.width)
+        made = (version, encode(frame, self.width))
         with self._lock:
-            self._jpeg = (version, data)
-        return version, data
+            self._jpeg = made
+        return made
 
 
 def encode(frame: Frame, max_width: int) -> bytes:
