@@ -136,7 +136,9 @@ class Daemon:
     after its first 64 KB of log)."""
 
     def __init__(self, video_dir: Path, settings: dict[str, str], *args: str) -> None:
-        env = dict(os.environ, VIDEO_DIR=str(video_dir), LOG_FORMAT="json", PYTHONUNBUFFERED="1", **settings)
+        env = dict(os.environ, VIDEO_DIR=str(video_dir), LOG_FORMAT="json", PYTHONUNBUFFERED="1")
+        env["WEB_ADDR"] = f"127.0.0.1:{free_port()}"  # on, as by default, where no other run's is
+        env.update(settings)
         self.process = subprocess.Popen(
             [sys.executable, str(REPO / "vcam_runner.py"), *args],
             env=env,
