@@ -101,6 +101,7 @@ class Web:
     video: Path
     password: str
     env: dict[str, str]
+    camera: RtspServer
 
     @property
     def url(self) -> str:
@@ -162,7 +163,7 @@ def web(make_clip: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[We
         _, first = daemon.wait_for("web_first_user", 20)
         daemon.wait_for("web_serving", 20)
         daemon.wait_for("camera_connected", 20)
-        yield Web(daemon, port, folder / "video", first["password"], env)
+        yield Web(daemon, port, folder / "video", first["password"], env, camera)
     finally:
         assert daemon.process is not None
         if daemon.process.poll() is None:
@@ -459,3 +460,33 @@ def test_in_a_browser_on_a_phone(web: Web, browser: Browser) -> None:
     width = page.evaluate("document.querySelector('img.live') && document.querySelector('img.live').width")
     assert width is None or width <= 390
     context.close()
+
+
+def test_last_a_camera_that_is_down_shows_its_newest_snapshot_and_since_when(web: Web) -> None:
+    """Last in the module: it takes the camera away."""
+    web.camera.kill()
+    admin = web.admin()
+
+    def refused() -> dict[str, Any] | None:  # not the end of the looped file, after which it reconnects
+        (state,) = admin.request("GET", "/api/cameras").json()
+        return state if state["state"] == "down" and "refused" in state["summary"] else None
+
+    state = wait_until(refused, 20)
+    assert state is not None and state["summary"].startswith("offline since 20"), state
+    still = admin.request("GET", f"/cameras/{CAMERA}/latest.jpg")
+    assert still.status == 200 and still.body[:2] == b"\xff\xd8"
+    connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=15)
+    connection.request(
+        "GET", f"/cameras/{CAMERA}/live.mjpeg", headers={"Cookie": f"vcam_session={admin.cookies['vcam_session']}"}
+    )
+    answer = connection.getresponse()
+    started = time.monotonic()
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += answer.fp.readline()
+    length = int(re.search(rb"Content-Length: (\d+)", head)[1])  # type: ignore[index]
+    picture = answer.fp.read(length)
+    connection.close()
+    assert picture == still.body  # the newest snapshot, in place of live pictures
+    took = time.monotonic() - started
+    print(f"\ncamera down: '{state['summary']}', its newest snapshot in the live view {took:.1f} s after asking")
