@@ -41,7 +41,7 @@ def test_bad_settings_exit_78_with_one_clear_line_each_and_no_traceback(tmp_path
     lines = result.stderr.splitlines()
     assert lines == [
         "<3>config_invalid problem=\"RTSP_URL='ftp://admin:***@cam/x': expected rtsp://, rtsps://, http://, "
-        "https://, a video file path, or 'demo'\"",
+        "https://, a video file path, 'demo' or 'browser'\"",
         "<3>config_invalid problem=\"RECONNECT_DELAY='soon': expected a number of seconds > 0\"",
     ]
 

@@ -83,7 +83,7 @@ def test_every_problem_is_reported_at_once_with_the_value() -> None:
         CAMERA_NAME="../etc",
     )
     assert found == [
-        "RTSP_URL='ftp://cam/x': expected rtsp://, rtsps://, http://, https://, a video file path, or 'demo'",
+        "RTSP_URL='ftp://cam/x': expected rtsp://, rtsps://, http://, https://, a video file path, 'demo' or 'browser'",
         "CAMERA_NAME='../etc': expected letters, digits, '-' or '_' (up to 64; used in file names)",
         "RECONNECT_DELAY='-1': expected a number of seconds > 0",
         "RTSP_TRANSPORT='quic': expected one of auto|tcp|udp",
@@ -268,13 +268,13 @@ def test_every_problem_in_a_file_is_named_by_its_place() -> None:
         "defaults.stall_timeout='soon': expected a number of seconds > 0",  # once, not once per camera
         "cameras[front].log_level: is process-wide: set it at the top level or in [defaults]",
         "cameras[front].url='ftp://admin:***@cam/x': expected rtsp://, rtsps://, http://, https://, a video file "
-        "path, or 'demo'",
+        "path, 'demo' or 'browser'",
         "cameras[front].motion_min_area='x': expected a number above 0 and at most 100",
         "cameras[Front].motion_regions: expected " + config.SHAPES_EXPECTED,
         "cameras[Front].name='Front': another camera is named 'front' (each camera needs its own name: it names "
         "the camera's folder)",
         "cameras[side].url is not set: expected rtsp://user:pass@host/path, http(s):// (MJPEG), a video file, "
-        "or 'demo'",
+        "'demo' or 'browser'",
     ]
 
 

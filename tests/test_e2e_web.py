@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import json
 import os
 import re
 import ssl
@@ -18,8 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote, urlencode
@@ -27,6 +25,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from conftest import CHROMIUM, REPO, SYSTEM_PYTHON, Daemon, RtspServer, _require, free_port, wait_until
 from playwright.sync_api import Browser, Page, sync_playwright
+from web_client import Client
 
 from vcam.web.server import ROUTES, build_app
 from vcam.web.site import Site
@@ -37,61 +36,6 @@ CAMERA = "front"
 CLIP_S = 4
 CAMERA_PASSWORD = "Cam-s3cret-9x"  # must never show in a page or an answer
 PROXY_CLIENT = "192.0.2.7"  # the address a trusted proxy (127.0.0.1) says a request came from
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Client:
-    """A plain HTTP client that follows no redirect and keeps the session cookie."""
-
-    port: int
-    cookies: dict[str, str] = field(default_factory=dict)
-    csrf: str = ""
-
-    def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> Reply:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
-        sent = dict(headers or {})
-        if self.cookies:
-            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        try:
-            connection.request(method, path, body=body, headers=sent)
-            answer = connection.getresponse()
-            data = answer.read()
-            for value in answer.headers.get_all("Set-Cookie") or []:
-                for name, morsel in SimpleCookie(value).items():
-                    if morsel.value:
-                        self.cookies[name] = morsel.value
-                    else:
-                        self.cookies.pop(name, None)
-            return Reply(answer.status, {k.lower(): v for k, v in answer.getheaders()}, data)
-        finally:
-            connection.close()
-
-    def form(self, path: str, fields: dict[str, str], headers: dict[str, str] | None = None) -> Reply:
-        body = urlencode(fields).encode()
-        return self.request(
-            "POST", path, body, {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
-        )
-
-    def login(self, user: str, password: str, headers: dict[str, str] | None = None) -> Reply:
-        reply = self.form("/login", {"user": user, "password": password, "next": "/"}, headers)
-        if reply.status == 303:
-            page = self.request("GET", "/")
-            found = re.search(rb'<meta name="csrf" content="([^"]+)"', page.body)
-            assert found is not None
-            self.csrf = found[1].decode()
-        return reply
 
 
 @dataclass

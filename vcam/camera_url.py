@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 DEMO = "demo"
+BROWSER = "browser"  # a phone's or laptop's browser streaming to the web UI: "browser" or "browser:<label>"
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 
@@ -107,6 +108,8 @@ def scheme_of(url: str) -> str:
     """``demo``, a network scheme, ``file`` for a local path, or the unknown scheme as written."""
     if url == DEMO:
         return DEMO
+    if url == BROWSER or url.startswith(BROWSER + ":"):
+        return BROWSER
     if "://" not in url:
         return "file"
     return url.split("://", 1)[0].lower()

@@ -341,7 +341,7 @@ def _record(r: _Reader) -> RecordSettings:
     return RecordSettings(mode, clip_seconds, pre_seconds, audio=r.get("RECORD_AUDIO"))
 
 
-URL_EXPECTED = "rtsp://user:pass@host/path, http(s):// (MJPEG), a video file, or 'demo'"
+URL_EXPECTED = "rtsp://user:pass@host/path, http(s):// (MJPEG), a video file, 'demo' or 'browser'"
 
 
 def _camera_url(r: _Reader, name: str = "RTSP_URL") -> str:
@@ -360,8 +360,10 @@ def _camera_url(r: _Reader, name: str = "RTSP_URL") -> str:
             r.fail(name, encoding)
         elif camera_url.endpoint(url) is None:
             r.fail(name, "a URL with a host, like rtsp://host:554/path")
-    elif scheme not in (camera_url.DEMO, "file"):
-        r.fail(name, "rtsp://, rtsps://, http://, https://, a video file path, or 'demo'")
+    elif scheme == camera_url.BROWSER and name != "RTSP_URL":
+        r.fail(name, "a camera's own sub-stream: a browser camera has none")
+    elif scheme not in (camera_url.DEMO, camera_url.BROWSER, "file"):
+        r.fail(name, "rtsp://, rtsps://, http://, https://, a video file path, 'demo' or 'browser'")
     return url
 
 

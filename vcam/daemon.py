@@ -313,8 +313,9 @@ def web_server(
     def record_of(name: str) -> Callable[[], bool]:
         return lambda: supervisor.record(name)
 
+    browsers = {c.name for c in settings.enabled if camera_url.scheme_of(c.url) == camera_url.BROWSER}
     cameras = {
-        name: Camera(name, lives[name], controls, stats_of(name), record_of(name))
+        name: Camera(name, lives[name], controls, stats_of(name), record_of(name), name in browsers)
         for name, controls in board.controls.items()
     }
     site = Site(settings, accounts, listeners.event_log, cameras, log, board.set, accounts.switches)

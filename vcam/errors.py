@@ -14,6 +14,7 @@ BAD_STREAM = "bad_stream"
 STALLED = "stalled"
 TRANSPORT_REFUSED = "transport_refused"  # the camera will not stream over the RTSP transport asked for
 ENDED = "ended"
+WAITING = "waiting"  # a browser camera whose device has not connected (yet, or again)
 TCP_LEVEL = frozenset({REFUSED, UNREACHABLE})
 
 

@@ -134,6 +134,15 @@ MIGRATIONS = [
         PRIMARY KEY (camera, name)
     );
     """,
+    # browser cameras: the device paired to each (a digest of the token in its cookie)
+    """
+    CREATE TABLE devices (
+        digest TEXT PRIMARY KEY,
+        camera TEXT NOT NULL UNIQUE,  -- one device a camera: pairing again replaces it
+        created REAL NOT NULL,
+        seen REAL
+    );
+    """,
 ]
 
 

@@ -18,10 +18,10 @@ from typing import Any
 from vcam import backoff, bus, camera_url
 from vcam.config import CameraConfig
 from vcam.decoding import GopMeter
-from vcam.errors import ENDED, TCP_LEVEL, SourceError
+from vcam.errors import ENDED, TCP_LEVEL, WAITING, SourceError
 from vcam.frames import Chunk, Connection, Frame, StreamInfo
 from vcam.recorder import Closed, Opened, Recorder
-from vcam.source import tcp_reachable
+from vcam.source import back
 
 PROBE_INTERVAL_S = 0.5  # while a camera's port is closed, how often to check whether it is back
 RATE_WINDOW_S = 5.0  # frames a second are counted over this long
@@ -138,7 +138,7 @@ class StreamReader:
                 self._tell_lost(failure)
             last_reason = failure.reason
             self.last_error = f"{failure.reason}: {failure.detail}"
-            self._wait_before_retry(delay, probe=failure.reason in TCP_LEVEL)
+            self._wait_before_retry(delay, probe=failure.reason in TCP_LEVEL or failure.reason == WAITING)
         self.log.info(
             "reader_stopped",
             frames=self.frames,
@@ -275,7 +275,8 @@ class StreamReader:
         )
 
     def _wait_before_retry(self, delay: float, *, probe: bool) -> None:
-        """Sleep ``delay`` (waking for stop); if the port was closed, retry as soon as it opens."""
+        """Sleep ``delay`` (waking for stop); if the port was closed (the device away), retry as soon
+        as it opens (it connects)."""
         deadline = self.clock() + delay
         while not self.stopping.is_set():
             self.beat = self.clock()
@@ -284,5 +285,5 @@ class StreamReader:
                 return
             if self.stopping.wait(min(left, PROBE_INTERVAL_S)):
                 return
-            if probe and tcp_reachable(self.camera.url):
+            if probe and back(self.camera):
                 return

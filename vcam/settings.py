@@ -227,7 +227,8 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         Text(),
         "The camera: rtsp://user:password@host:554/path, rtsps://…, http(s)://… (MJPEG), a video file,\n"
-        'or "demo" for the built-in synthetic camera. Required: the daemon will not start without it.\n'
+        'or "demo" for the built-in synthetic camera, or "browser" for a phone\'s or laptop\'s browser streaming\n'
+        "to the web UI (README: Use a phone as a camera). Required: the daemon will not start without it.\n"
         "A password with / ? or # in it is written percent-encoded: / as %2F, ? as %3F, # as %23\n"
         "(@ and : may stay, or be written %40 and %3A): rtsp://admin:p%2Fss@192.168.1.20/stream",
         "",

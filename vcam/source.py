@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import av
 import av.error
 
-from vcam import camera_url
+from vcam import browser, camera_url
 from vcam.config import CameraConfig
 from vcam.decoding import IdleDecoding
 from vcam.demo import demo_connection
@@ -38,6 +38,7 @@ from vcam.errors import (
     TRANSPORT_REFUSED,
     UNAUTHORIZED,
     UNREACHABLE,
+    WAITING,
     SourceError,
 )
 from vcam.frames import AudioTrack, Chunk, Connection, Frame, StreamInfo, StreamTemplate, parameter_sets
@@ -78,7 +79,16 @@ def connect(camera: CameraConfig) -> Connection:
     scheme = camera_url.scheme_of(camera.url)
     if scheme == camera_url.DEMO:
         return demo_connection(camera.motion)
+    if scheme == camera_url.BROWSER:
+        return BrowserConnection(camera)
     return AvConnection(camera, is_file=scheme == "file")
+
+
+def back(camera: CameraConfig) -> bool:
+    """Is a camera that was not there worth trying again now? (Its port opens; its device connects.)"""
+    if camera_url.scheme_of(camera.url) == camera_url.BROWSER:
+        return browser.FEEDS.ready(camera.name)
+    return tcp_reachable(camera.url)
 
 
 def _classify(exc: BaseException, elapsed: float, limit: float, *, opening: bool, url: str) -> SourceError:
@@ -358,7 +368,7 @@ class AvConnection(IdleDecoding):
             except (av.error.FFmpegError, OSError) as exc:
                 raise _classify(exc, self.clock() - last_frame_at, stall, opening=False, url=self.camera.url) from None
             if not self.is_file:
-                raise SourceError(ENDED, "the camera ended the stream")
+                raise SourceError(ENDED, self.ended())
             if index == 0:  # a whole pass of the file and not one picture: looping would only spin
                 raise SourceError(BAD_STREAM, "no picture in the file could be decoded")
             self.container.seek(0)
@@ -401,6 +411,9 @@ class AvConnection(IdleDecoding):
             sets = parameter_sets(self.info.codec, keyframe)
             self.template = None if sets is None else StreamTemplate.changed(self.stream, width, height, sets)
 
+    def ended(self) -> str:
+        return "the camera ended the stream"
+
     def _first_keyframe(self, packet: av.Packet[Any], since: float) -> bool:
         """Is this the first packet to use? Nothing decodes before a keyframe. A live stream's first
         keyframe can come before FFmpeg knows its time (RTSP: no pts yet): without B-frames it
@@ -425,3 +438,37 @@ class AvConnection(IdleDecoding):
     def close(self) -> None:
         with contextlib.suppress(av.error.FFmpegError, OSError):  # a broken connection: nothing left to save
             self.container.close()
+
+
+class BrowserConnection(AvConnection):
+    """A browser camera: the device's MediaRecorder chunks, read from its Feed (browser.py) once it
+    connects; until then "waiting for the device"."""
+
+    def __init__(self, camera: CameraConfig) -> None:
+        self.feed: browser.Feed | None = None
+        super().__init__(camera, is_file=False)
+        info = self.info
+        if info.width * info.height > browser.MAX_PIXELS:
+            self.close()
+            raise SourceError(BAD_STREAM, f"the device sends {info.width}x{info.height}: at most 1920x1080")
+
+    def _open(self, scheme: str) -> tuple[av.container.InputContainer, str | None]:
+        feed = browser.FEEDS.take(self.camera.name, open_timeout(self.camera))
+        if feed is None:
+            raise SourceError(WAITING, "waiting for the device: open this camera's page of the web UI on it")
+        self.feed = feed
+        try:
+            options = {"probesize": "65536", "analyzeduration": "0"}
+            return av.open(feed, mode="r", format=feed.format, options=options), None
+        except (av.error.FFmpegError, OSError) as exc:
+            feed.close("its stream could not be read")
+            raise SourceError(BAD_STREAM, f"the device's stream ({feed.mime}) cannot be read: {exc}") from None
+
+    def ended(self) -> str:
+        why = self.feed.why if self.feed is not None else None
+        return f"the device stopped streaming ({why or 'its page was closed, or its network lost'})"
+
+    def close(self) -> None:
+        super().close()
+        if self.feed is not None:
+            browser.FEEDS.release(self.feed, "the camera's connection closed")

@@ -225,6 +225,24 @@ class Accounts:
             ).fetchall()
         return [Access(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
 
+    # --- paired devices (browser cameras) --------------------------------------------------------
+
+    def pair_device(self, camera: str) -> str:
+        """The token for a device's cookie, bound to ``camera``; a device paired before is forgotten."""
+        token = auth.new_token()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO devices (digest, camera, created) VALUES (?, ?, ?)",
+                (auth.digest(token), camera, time.time()),
+            )
+        return token
+
+    def device_camera(self, token: str) -> str | None:
+        """The camera a device's token is bound to."""
+        with self._lock:
+            row = self._db.execute("SELECT camera FROM devices WHERE digest = ?", (auth.digest(token),)).fetchone()
+        return None if row is None else str(row[0])
+
     # --- switches -------------------------------------------------------------------------------
 
     def switches(self) -> dict[tuple[str, str], bool]:

@@ -122,3 +122,29 @@ class LoginLimiter:
     def _forget_old(self, now: float) -> None:
         for address in [a for a, f in self._failures.items() if not f or f[-1] <= now - self.window]:
             del self._failures[address]
+
+
+PAIRING_S = 600.0  # a pairing link works this long, once
+
+
+@dataclass
+class Pairings:
+    """One-time links that make a device a browser camera: each bound to one camera, used once,
+    gone after PAIRING_S. Kept in memory: a restart ends the links not yet used."""
+
+    lifetime: float = PAIRING_S
+    _links: dict[str, tuple[str, float]] = field(default_factory=dict)  # digest -> (camera, expires)
+
+    def issue(self, camera: str, now: float) -> tuple[str, float]:
+        """(the link's token, when it expires)."""
+        self._links = {d: link for d, link in self._links.items() if link[1] > now}
+        token = new_token()
+        self._links[digest(token)] = (camera, now + self.lifetime)
+        return token, now + self.lifetime
+
+    def redeem(self, token: str, now: float) -> str | None:
+        """The camera, the first time within its lifetime; None after."""
+        link = self._links.pop(digest(token), None)
+        if link is None or link[1] <= now:
+            return None
+        return link[0]

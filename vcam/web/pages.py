@@ -164,6 +164,9 @@ async def camera(request: web.Request) -> web.Response:
         )
         actions = f"""<h2>Do</h2><p>{button_form(f"/cameras/{quote(name)}/record", "Record a clip now", current)}</p>
 <p class="switches">{switches}</p>"""
+        if state["browser"]:
+            actions += f"""<p>A browser camera: {button_form(f"/cameras/{quote(name)}/pair", "Pair a phone or laptop", current)}
+or <a href="/cameras/add-this-device?camera={quote(name)}">use this device's camera</a>.</p>"""
     else:
         said = ", ".join(f"{s} {'on' if state['switches'][s] else 'off'}" for s in SWITCHES)
         actions = f"<p>{h(said)}</p>"

@@ -16,18 +16,18 @@ from vcam.web import auth
 from vcam.web.accounts import Session, User
 
 COOKIE = "vcam_session"
+DEVICE_COOKIE = "vcam_device"  # a paired browser camera's: opens its camera page and stream only
 COOKIE_MAX_AGE = 30 * 86400
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC = frozenset({("GET", "/login"), ("POST", "/login")})  # and /static/: the same for everyone, no data
-STATIC_PREFIX = "/static/"
+STATIC_PREFIX = "/static/"  # the style sheet and scripts: the same for everyone, no data
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def is_public(method: str, path: str) -> bool:
-    return (method, path) in PUBLIC or (method in ("GET", "HEAD") and path.startswith(STATIC_PREFIX))
+def is_static(method: str, path: str) -> bool:
+    return method in ("GET", "HEAD") and path.startswith(STATIC_PREFIX)
 
 
 def wants_json(request: web.Request) -> bool:

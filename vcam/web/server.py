@@ -24,7 +24,7 @@ from aiohttp import web
 
 from vcam import layout
 from vcam.config import SELF_SIGNED, WebSettings
-from vcam.web import api, pages, security, stream
+from vcam.web import api, devices, pages, security, stream
 from vcam.web.site import SITE, Site
 
 STATIC = Path(__file__).parent / "static"
@@ -34,15 +34,21 @@ MAX_REQUEST = 64 * 1024  # forms and JSON are small; nothing is uploaded
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-VIEW, ADMIN = False, True  # who may use a route: anyone logged in, or admins only
+# Who may use a route: anyone logged in; admins only; admins and the device paired to the camera
+# (a browser camera's page and its stream); anyone (the login page, a pairing link).
+VIEW, ADMIN, DEVICE, ANYONE = "view", "admin", "device", "anyone"
 
-# (method, path, handler, admin only): every route of the app
-ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
-    ("GET", "/login", pages.login_page, VIEW),
-    ("POST", "/login", pages.login, VIEW),
+# (method, path, handler, who): every route of the app
+ROUTES: tuple[tuple[str, str, Handler, str], ...] = (
+    ("GET", "/login", pages.login_page, ANYONE),
+    ("POST", "/login", pages.login, ANYONE),
+    ("GET", "/pair/{token}", devices.pair, ANYONE),
     ("POST", "/logout", pages.logout, VIEW),
     ("GET", "/", pages.cameras, VIEW),
+    ("GET", "/cameras/add-this-device", devices.device_page, DEVICE),
     ("GET", "/cameras/{camera}", pages.camera, VIEW),
+    ("GET", "/cameras/{camera}/feed", devices.feed, DEVICE),
+    ("POST", "/cameras/{camera}/pair", devices.new_link, ADMIN),
     ("GET", "/cameras/{camera}/live.mjpeg", stream.live, VIEW),
     ("GET", "/cameras/{camera}/latest.jpg", stream.latest, VIEW),
     ("POST", "/cameras/{camera}/record", pages.record, ADMIN),
@@ -63,9 +69,9 @@ ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
     ("POST", "/tokens/revoke", pages.revoke_token, ADMIN),
     ("GET", "/account", pages.account, VIEW),
     ("POST", "/account/password", pages.change_password, VIEW),
-    *((method, path, handler, admin) for method, path, handler, _, admin in api.ROUTES),
+    *((method, path, handler, ADMIN if admin else VIEW) for method, path, handler, _, admin in api.ROUTES),
 )
-ADMIN_ONLY = frozenset((method, path) for method, path, _, admin in ROUTES if admin)
+WHO = {(method, path): who for method, path, _, who in ROUTES}
 
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; script-src 'self'; "
@@ -94,7 +100,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     site = request.app[SITE]
     trusted = site.settings.web.trusted_proxies
     request["address"] = security.client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
-    if security.is_public(request.method, request.path):
+    route = request.match_info.route.resource
+    who = WHO.get((request.method, route.canonical)) if route is not None else VIEW
+    if who == ANYONE or security.is_static(request.method, request.path):
         return await handler(request)
     authorization = request.headers.get("Authorization", "")
     if authorization[:7].lower() == "bearer ":
@@ -102,10 +110,12 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if user is None:
             return _refused(request, "no such API token")
         request["user"], request["session"] = user, None
-        return await _as_role(request, handler)
+        return await _as_role(request, handler, who)
     token = request.cookies.get(security.COOKIE)
     session = await asyncio.to_thread(site.accounts.session, token) if token else None
     if session is None:
+        if who == DEVICE:
+            return await _as_device(request, handler)
         return _refused(request, "log in first")
     if request.method not in security.SAFE_METHODS:
         form_token = None
@@ -117,17 +127,28 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
                 return api.problem(403, f"missing or wrong {security.CSRF_HEADER}")
             return web.Response(status=403, text="this form is stale: reload the page and try again\n")
     request["user"], request["session"] = session.user, session
-    return await _as_role(request, handler)
+    return await _as_role(request, handler, who)
 
 
-async def _as_role(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _as_role(request: web.Request, handler: Handler, who: str | None) -> web.StreamResponse:
     """A viewer watches and downloads; what changes things is for admins (ROUTES says which)."""
     user = security.user_of(request)
-    route = request.match_info.route.resource
-    if not user.admin and route is not None and (request.method, route.canonical) in ADMIN_ONLY:
+    if not user.admin and who in (ADMIN, DEVICE):
         if security.wants_json(request):
             return api.problem(403, "an admin may do this, a viewer may not")
         return web.Response(status=403, text="an admin may do this, a viewer may not\n")
+    return await handler(request)
+
+
+async def _as_device(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A paired device (its cookie from a pairing link) may open its camera's page and stream to it."""
+    site = request.app[SITE]
+    token = request.cookies.get(security.DEVICE_COOKIE)
+    camera = await asyncio.to_thread(site.accounts.device_camera, token) if token else None
+    wanted = request.match_info.get("camera")
+    if camera is None or (wanted is not None and wanted != camera):
+        return _refused(request, "log in, or open a pairing link on this device")
+    request["user"], request["session"], request["device"] = None, None, camera
     return await handler(request)
 
 

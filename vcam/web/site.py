@@ -18,7 +18,7 @@ from vcam.config import Config
 from vcam.eventlog import EventLog
 from vcam.live import SWITCHES, Controls, LiveView
 from vcam.web.accounts import Accounts
-from vcam.web.auth import LoginLimiter
+from vcam.web.auth import LoginLimiter, Pairings
 
 if TYPE_CHECKING:
     from vcam.pipeline import CameraStats
@@ -33,6 +33,7 @@ class Camera:
     controls: Controls
     stats: Callable[[], CameraStats | None]  # None while its pipeline is being replaced
     record: Callable[[], bool]
+    browser: bool = False  # a phone's or laptop's browser streams to it (url = "browser")
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Site:
     set_switch: Callable[[str, str, bool, str | None, str | None], bool]  # camera, switch, on, user, address
     switches_from_ui: Callable[[], dict[tuple[str, str], bool]]
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    pairings: Pairings = field(default_factory=Pairings)
 
     @property
     def video_dir(self) -> Path:
@@ -97,6 +99,7 @@ def camera_state(site: Site, name: str) -> dict[str, Any]:
         "reconnects": stats.reconnects if stats is not None else 0,
         "switches": {switch: camera.controls.get(switch) for switch in SWITCHES},
         "watched": camera.live.watched,
+        "browser": camera.browser,
     }
 
 
