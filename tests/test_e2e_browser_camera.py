@@ -131,6 +131,10 @@ def test_a_browser_streams_as_a_camera(daemon: Any, browser: Browser, tmp_path: 
     assert abs(float(facts["duration"]) - CLIP_S) < 0.6, facts
     print(f"clip {clip.name}: {facts['duration']} s, {facts['nb_read_frames']} frames, decodes cleanly")
 
+    elsewhere = device.new_page()  # the device's cookie opens its camera's page and stream, nothing else
+    elsewhere.goto(f"http://127.0.0.1:{port}/events")
+    assert "/login" in elsewhere.url
+    elsewhere.close()
     again = Client(port).request("GET", "/" + link.split("/", 3)[3])
     assert again.status == 403  # the link works once
     stranger = browser.new_context()

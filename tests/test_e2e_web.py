@@ -27,7 +27,7 @@ from conftest import CHROMIUM, REPO, SYSTEM_PYTHON, Daemon, RtspServer, _require
 from playwright.sync_api import Browser, Page, sync_playwright
 from web_client import Client
 
-from vcam.web.server import ROUTES, build_app
+from vcam.web.server import ADMIN, ANYONE, DEVICE, ROUTES, build_app
 from vcam.web.site import Site
 
 pytestmark = pytest.mark.slow
@@ -125,6 +125,7 @@ def web_client_for(port: int) -> Client:
 def concrete(path: str, clip: str = "front/2026-01-01/front_20260101_000000.mp4") -> str:
     """A route's pattern with each part filled in."""
     values = {"camera": CAMERA, "event": "1", "clip": "1", "user": "nobody", "switch": "detect", "path": clip}
+    values["token"] = "not-a-pairing-token"
     return re.sub(r"\{(\w+)(:[^}]*)?\}", lambda m: values[m[1]], path)
 
 
@@ -142,18 +143,20 @@ def test_the_route_table_is_every_route_of_the_app() -> None:
 def test_no_route_answers_without_a_session_or_token(web: Web) -> None:
     anonymous = web.client()
     seen = []
-    for method, path, _, _ in ROUTES:
+    for method, path, _, who in ROUTES:
         url = concrete(path)
         headers = {"Content-Type": "application/x-www-form-urlencoded"} if method != "GET" else {}
         reply = anonymous.request(method, url, b"" if method != "GET" else None, headers)
         token = web.client().request(method, url, None, {"Authorization": "Bearer not-a-token"})
         seen.append((method, url, reply.status, token.status))
-        if path != "/login":
+        if who != ANYONE:
             assert token.status == reply.status, (method, url)  # a wrong token opens no more than none
         if (method, path) == ("GET", "/login"):
             assert reply.status == 200
         elif (method, path) == ("POST", "/login"):
             assert reply.status == 401  # no user, no password: a failed login
+        elif who == ANYONE:
+            assert reply.status == 403, (url, reply)  # a pairing link that is none
         elif method == "GET" and not path.startswith("/api/"):
             assert reply.status == 303 and reply.headers["location"].startswith("/login?next="), (url, reply)
         else:
@@ -173,8 +176,8 @@ def test_a_viewer_made_by_the_cli_watches_but_changes_nothing(web: Web) -> None:
     assert viewer.login("vera", "viewer-password").status == 303
     assert viewer.request("GET", "/").status == 200
     assert viewer.request("GET", "/api/cameras").status == 200
-    for method, path, _, admin in ROUTES:
-        if not admin:
+    for method, path, _, who in ROUTES:
+        if who not in (ADMIN, DEVICE):  # a viewer may not pair, nor stream into a camera
             continue
         url = concrete(path)
         if method == "GET":
