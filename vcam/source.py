@@ -440,6 +440,9 @@ class AvConnection(IdleDecoding):
             self.container.close()
 
 
+RATE_WINDOW_S = 5.0  # a browser camera's picture rate is checked over this
+
+
 class BrowserConnection(AvConnection):
     """A browser camera: the device's MediaRecorder chunks, read from its Feed (browser.py) once it
     connects; until then "waiting for the device"."""
@@ -463,6 +466,20 @@ class BrowserConnection(AvConnection):
         except (av.error.FFmpegError, OSError) as exc:
             feed.close("its stream could not be read")
             raise SourceError(BAD_STREAM, f"the device's stream ({feed.mime}) cannot be read: {exc}") from None
+
+    def chunks(self) -> Iterator[Chunk]:
+        """As any stream's, but a device sending far more pictures than asked for is cut off."""
+        window_start, pictures = self.clock(), 0
+        for chunk in super().chunks():
+            pictures += not chunk.audio
+            elapsed = self.clock() - window_start
+            if elapsed >= RATE_WINDOW_S:
+                if pictures / elapsed > browser.MAX_FPS * 1.5:
+                    raise SourceError(
+                        BAD_STREAM, f"the device sends {pictures / elapsed:.0f} pictures a second: at most 30"
+                    )
+                window_start, pictures = self.clock(), 0
+            yield chunk
 
     def ended(self) -> str:
         why = self.feed.why if self.feed is not None else None
