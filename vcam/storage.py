@@ -132,7 +132,11 @@ def stored_files(video_dir: Path, temp_dir: Path) -> list[StoredFile]:
     if not video_dir.is_dir():
         return found
     temp = temp_dir.resolve()
-    for camera in sorted(p for p in video_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    try:
+        cameras = sorted(p for p in video_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return found  # the folder went meanwhile (the disk unplugged)
+    for camera in cameras:
         if camera.resolve() == temp:
             continue
         for pattern, kind in layout.STORED_PATTERNS:
@@ -286,8 +290,12 @@ class StorageKeeper:
     def enforce(self) -> int:
         """One retention pass; returns the bytes freed. Safe to call from any thread."""
         with self._lock:
+            try:
+                free = free_bytes(self.video_dir)
+            except OSError:
+                return 0  # VIDEO_DIR is gone (the disk unplugged): the recorder says so; nothing to keep in limits
             files = self.clock.dated(stored_files(self.video_dir, self.temp_dir))
-            result = plan(files, self.clock.wall(), self.policy, free_bytes(self.video_dir))
+            result = plan(files, self.clock.wall(), self.policy, free)
             deleted: list[Path] = []
             reasons: list[str] = []
             for deletion in result.deletions:
