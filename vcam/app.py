@@ -487,6 +487,16 @@ def local(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch))
 
 
+def _events_db(command: str, env: Mapping[str, str], cameras_file: Document) -> Path | None:
+    """EVENTS_DB for a command that needs only it; None (said) when the settings for it are bad."""
+    try:
+        return config.parse(env, needed=LISTING_SETTINGS, file=cameras_file).events_db
+    except config.ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{command}: {problem}", file=sys.stderr)
+        return None
+
+
 def _password(name: str) -> str:
     """Asked twice on a terminal; else the first line of stdin (for scripts)."""
     if not sys.stdin.isatty():
@@ -502,11 +512,8 @@ def _password(name: str) -> str:
 def user_command(args: argparse.Namespace, env: Mapping[str, str], cameras_file: Document) -> int:
     """``vcam user add|passwd|del|list|token``: the web UI's users, in the event database (also
     while the daemon runs)."""
-    try:
-        db = config.parse(env, needed=LISTING_SETTINGS, file=cameras_file).events_db
-    except config.ConfigError as exc:
-        for problem in exc.problems:
-            print(f"vcam user: {problem}", file=sys.stderr)
+    db = _events_db("vcam user", env, cameras_file)
+    if db is None:
         return EXIT_CONFIG
     try:
         accounts = Accounts(db)
@@ -547,11 +554,8 @@ def _user_action(accounts: Accounts, args: argparse.Namespace) -> None:
 
 def list_command(args: argparse.Namespace, env: Mapping[str, str], cameras_file: Document) -> int:
     """``vcam events`` / ``vcam clips``: what the event log holds, filtered."""
-    try:
-        db = config.parse(env, needed=LISTING_SETTINGS, file=cameras_file).events_db
-    except config.ConfigError as exc:
-        for problem in exc.problems:
-            print(f"vcam {args.command}: {problem}", file=sys.stderr)
+    db = _events_db(f"vcam {args.command}", env, cameras_file)
+    if db is None:
         return EXIT_CONFIG
     if not db.is_file():
         print(f"vcam {args.command}: no event log at {db} (EVENTS_DB); the daemon creates it", file=sys.stderr)

@@ -64,15 +64,8 @@ async def pair(request: web.Request) -> web.StreamResponse:
     await asyncio.to_thread(site.accounts.record, "paired", user=None, address=request["address"], detail=camera)
     site.log.info("device_paired", camera=camera, address=request["address"])
     response = web.HTTPSeeOther(f"/cameras/add-this-device?camera={quote(camera)}")
-    response.set_cookie(
-        security.DEVICE_COOKIE,
-        token,
-        max_age=10 * 365 * 86400,
-        httponly=True,
-        samesite="Lax",
-        secure=security.is_https(request, site.settings.web.trusted_proxies),
-        path="/",
-    )
+    trusted = site.settings.web.trusted_proxies
+    security.give_cookie(response, request, security.DEVICE_COOKIE, token, max_age=10 * 365 * 86400, trusted=trusted)
     raise response
 
 

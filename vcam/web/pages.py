@@ -95,15 +95,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     site.log.info("login", user=user.name, address=address)
     await asyncio.to_thread(site.accounts.record, "login", user=user.name, address=address)
     response = web.HTTPSeeOther(target)
-    response.set_cookie(
-        security.COOKIE,
-        token,
-        max_age=security.COOKIE_MAX_AGE,
-        httponly=True,
-        samesite="Lax",
-        secure=security.is_https(request, site.settings.web.trusted_proxies),
-        path="/",
-    )
+    trusted = site.settings.web.trusted_proxies
+    security.give_cookie(response, request, security.COOKIE, token, max_age=security.COOKIE_MAX_AGE, trusted=trusted)
     raise response
 
 

@@ -61,6 +61,15 @@ def is_https(request: web.Request, trusted: tuple[str, ...]) -> bool:
     return proto.lower() == "https" and _trusted(request.remote or "", trusted)
 
 
+def give_cookie(
+    response: web.StreamResponse, request: web.Request, name: str, token: str, *, max_age: int, trusted: tuple[str, ...]
+) -> None:
+    """Our cookies: HttpOnly, SameSite=Lax, and Secure whenever the browser came over HTTPS."""
+    response.set_cookie(
+        name, token, max_age=max_age, httponly=True, samesite="Lax", secure=is_https(request, trusted), path="/"
+    )
+
+
 def same_origin(request: web.Request) -> bool:
     """A change must come from our own pages: Origin (or Referer) names this host, when sent."""
     origin = request.headers.get("Origin") or request.headers.get("Referer")
