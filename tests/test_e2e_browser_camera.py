@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from conftest import CHROMIUM, MEDIA, Daemon, _require, decodes_cleanly, ffprobe, free_port, wait_until
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
@@ -62,12 +64,23 @@ def browser(driver: Playwright, fake_camera: Path) -> Iterator[Browser]:
     launched.close()
 
 
-def pairing_link(admin: Client) -> str:
+def pairing_link(admin: Client, browser: Browser) -> str:
+    """A new link, as its page shows it; the QR code on that page says the same link."""
     made = admin.form(f"/cameras/{CAMERA}/pair", {"csrf": admin.csrf})
     assert made.status == 200, made
     found = re.search(rb"(https?://[^<]+/pair/[\w-]+)", made.body)
-    assert found is not None
-    return found[1].decode()
+    svg = re.search(rb'<svg[^>]*class="segno".*?</svg>', made.body, re.S)
+    assert found is not None and svg is not None
+    page = browser.new_page()
+    page.set_content(f"<body style='margin:20px;background:#fff'>{svg[0].decode()}</body>")
+    shot = page.locator("svg").screenshot()
+    page.close()
+    picture = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert picture is not None
+    picture = cv2.copyMakeBorder(picture, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
+    said, _, _ = cv2.QRCodeDetector().detectAndDecode(picture)
+    assert said == found[1].decode()
+    return said
 
 
 def stream_from(page: Page, url: str) -> None:
@@ -109,7 +122,7 @@ def test_a_browser_streams_as_a_camera(daemon: Any, browser: Browser, tmp_path: 
     assert waiting["reason"] == "waiting" and "device" in waiting["error"]
     admin = Client(port)
     assert admin.login("admin", first["password"]).status == 303
-    link = pairing_link(admin)
+    link = pairing_link(admin, browser)
     assert link.startswith(f"http://127.0.0.1:{port}/pair/")
 
     device = browser.new_context()

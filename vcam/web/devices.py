@@ -12,6 +12,7 @@ import json
 import time
 from urllib.parse import quote
 
+import segno
 from aiohttp import WSMsgType, web
 
 from vcam import browser, camera_url
@@ -41,8 +42,10 @@ async def new_link(request: web.Request) -> web.Response:
     await asyncio.to_thread(site.accounts.record, "pair", user=user.name, address=request["address"], detail=camera)
     scheme = "https" if security.is_https(request, site.settings.web.trusted_proxies) else "http"
     link = f"{scheme}://{request.host}/pair/{token}"
-    body = f"""<p>Open this link on the phone or laptop that is to be the camera <b>{h(camera)}</b>
-(send it to yourself, or type it). It works once, until {h(time.strftime("%H:%M", time.localtime(expires)))}.</p>
+    qr = segno.make(link, error="m").svg_inline(scale=5, dark="#000", light="#fff")  # attributes only: the CSP holds
+    body = f"""<p>Scan this code with the phone that is to be the camera <b>{h(camera)}</b>, or open the
+link on it (send it to yourself). It works once, until {h(time.strftime("%H:%M", time.localtime(expires)))}.</p>
+<p class="qr">{qr}</p>
 <p><code class="token">{h(link)}</code></p>
 <p>A device paired before to {h(camera)} is forgotten when this one opens the link.</p>"""
     if scheme != "https":
