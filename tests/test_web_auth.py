@@ -185,3 +185,25 @@ def test_switches_and_the_access_log_survive_a_reopen(accounts: Accounts, tmp_pa
     assert again.switches() == {("front", "record"): False}
     (entry,) = again.access_log()
     assert (entry.user, entry.address, entry.action, entry.ok) == ("ann", "10.0.0.2", "switch", True)
+
+
+def test_a_pairing_link_works_once_within_ten_minutes_for_its_camera() -> None:
+    links = auth.Pairings()
+    token, expires = links.issue("hall", now=1000.0)
+    assert expires == 1000.0 + 600
+    assert links.redeem(token + "x", now=1001.0) is None
+    assert links.redeem(token, now=1001.0) == "hall"
+    assert links.redeem(token, now=1002.0) is None  # used
+    late, _ = links.issue("hall", now=2000.0)
+    assert links.redeem(late, now=2000.0 + 601) is None  # expired
+    old, _ = links.issue("yard", now=3000.0)
+    links.issue("yard", now=3000.0 + 700)  # issuing forgets the expired ones
+    assert len(links._links) == 1 and links.redeem(old, now=3001.0) is None
+
+
+def test_a_paired_device_is_bound_to_its_camera_and_a_new_pairing_forgets_the_old(accounts: Accounts) -> None:
+    first = accounts.pair_device("hall")
+    assert accounts.device_camera(first) == "hall"
+    second = accounts.pair_device("hall")
+    assert accounts.device_camera(second) == "hall" and accounts.device_camera(first) is None
+    assert accounts.device_camera("not-a-token") is None
