@@ -303,3 +303,26 @@ def test_the_environment_example_parses_to_the_defaults() -> None:
     lines = settings.env_example().splitlines()
     env = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
     assert config.parse(env) == config.parse({"RTSP_URL": "demo"})
+
+
+def test_web_settings_are_checked_with_every_problem_at_once() -> None:
+    with pytest.raises(config.ConfigError) as raised:
+        config.parse(
+            {
+                "RTSP_URL": "demo",
+                "WEB_ADDR": "nonsense",
+                "WEB_CERT": "/nonexistent.pem",
+                "WEB_TRUSTED_PROXIES": "10.0.0.0/8 proxy.lan",
+            }
+        )
+    problems = raised.value.problems
+    assert "WEB_ADDR='nonsense': expected host:port, like 127.0.0.1:8080 or 0.0.0.0:8080, or off" in problems
+    assert any(p.startswith("WEB_CERT='/nonexistent.pem': expected a PEM certificate file") for p in problems)
+    assert any(p.startswith("WEB_KEY='': expected the certificate's private key") for p in problems)
+    assert any(p.startswith("WEB_TRUSTED_PROXIES=") for p in problems)
+    settings = config.parse(
+        {"RTSP_URL": "browser", "CAMERA_NAME": "hall", "WEB_ADDR": "off", "WEB_CERT": "self-signed"}
+    )
+    assert settings.web.addr is None and settings.web.cert == config.SELF_SIGNED
+    assert settings.cameras[0].url == "browser"
+    assert config.parse({"RTSP_URL": "demo"}).web.addr == ("0.0.0.0", 8080)
