@@ -42,6 +42,12 @@ class Policy:
     min_free_bytes: int = 0
     cameras: tuple[Ages, ...] = ()  # per camera; files of other cameras (no longer configured) get the above
 
+    def expires(self, f: StoredFile) -> float | None:
+        """When a file reaches its age limit (epoch seconds); None if it is kept while space allows."""
+        clip_days, snapshot_days = self.ages(f.camera)
+        days = snapshot_days if f.kind == "snapshot" else clip_days
+        return f.time + days * DAY if days > 0 else None
+
     def ages(self, camera: str) -> tuple[float, float]:
         """(clip and event days, snapshot days) for a camera's files."""
         own = next((a for a in self.cameras if a.camera == camera), None)
@@ -68,9 +74,8 @@ def plan(files: Iterable[StoredFile], now: float, policy: Policy, free_bytes: in
     shortfall: dict[str, int] = {}
 
     def expired(f: StoredFile) -> bool:
-        clip_days, snapshot_days = policy.ages(f.camera)
-        days = snapshot_days if f.kind == "snapshot" else clip_days
-        return days > 0 and now - f.time > days * DAY
+        expires = policy.expires(f)
+        return expires is not None and now > expires
 
     for f in remaining:
         if expired(f):

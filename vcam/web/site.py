@@ -154,12 +154,7 @@ def storage_summary(settings: Config, now: float | None = None, limit: int = 20)
     ]
     if len(soon) < limit:  # then the files that reach their age next
         taken = {d.file.path for d in due.deletions}
-        ahead = []
-        for f in files:
-            clip_days, snapshot_days = policy.ages(f.camera)
-            days = snapshot_days if f.kind == "snapshot" else clip_days
-            if days > 0 and f.path not in taken:
-                ahead.append((f.time + days * retention.DAY, f))
+        ahead = [(when, f) for f in files if f.path not in taken and (when := policy.expires(f)) is not None]
         ahead.sort(key=lambda item: item[0])
         soon += [(_rel(f.path, root), "age", when, f.size) for when, f in ahead[: limit - len(soon)]]
     return StorageSummary(
