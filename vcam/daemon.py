@@ -318,7 +318,7 @@ def web_server(
         name: Camera(name, lives[name], controls, stats_of(name), record_of(name), name in browsers)
         for name, controls in board.controls.items()
     }
-    site = Site(settings, accounts, listeners.event_log, cameras, log, board.set, accounts.switches)
+    site = Site(settings, accounts, listeners.event_log, cameras, log, board.set)
     return WebServer(site, settings.events_db.parent, log)
 
 

@@ -14,7 +14,7 @@ from vcam import __version__
 from vcam.eventlog import ClipRow, EventRow
 from vcam.live import SWITCHES
 from vcam.web import security
-from vcam.web.pages import camera_or_404, event_filters, remove_clip
+from vcam.web.pages import event_filters, record_now, remove_clip
 from vcam.web.site import SITE, Site, camera_state, storage_summary
 
 MAX_BODY = 4096
@@ -99,9 +99,7 @@ async def record(request: web.Request) -> web.Response:
     site = request.app[SITE]
     user = security.user_of(request)
     name = request.match_info["camera"]
-    started = camera_or_404(site, name).record()
-    await asyncio.to_thread(site.accounts.record, "record", user=user.name, address=request["address"], detail=name)
-    site.log.info("record_on_demand", camera=name, user=user.name, started=started)
+    started = await asyncio.to_thread(record_now, site, name, user, request["address"])
     return answer({"camera": name, "recording": started}, 202)
 
 
@@ -109,7 +107,7 @@ async def set_switch(request: web.Request) -> web.Response:
     site = request.app[SITE]
     user = security.user_of(request)
     name, which = request.match_info["camera"], request.match_info["switch"]
-    camera_or_404(site, name)
+    site.camera(name)
     if which not in SWITCHES:
         return problem(404, f"no switch {which!r}: one of {', '.join(SWITCHES)}")
     body = await _json(request)

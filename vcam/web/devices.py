@@ -15,7 +15,7 @@ from urllib.parse import quote
 import segno
 from aiohttp import WSMsgType, web
 
-from vcam import browser, camera_url
+from vcam import browser
 from vcam.web import security
 from vcam.web.html import button_form, h, page
 from vcam.web.site import SITE, Site
@@ -24,7 +24,7 @@ HELLO_TIMEOUT_S = 10.0
 
 
 def browser_cameras(site: Site) -> list[str]:
-    return [c.name for c in site.settings.enabled if camera_url.scheme_of(c.url) == camera_url.BROWSER]
+    return [name for name, camera in site.cameras.items() if camera.browser]
 
 
 def _stall_timeout(site: Site, camera: str) -> float:

@@ -35,13 +35,6 @@ def html(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
-def camera_or_404(site: Site, name: str) -> Any:
-    camera = site.camera(name)
-    if camera is None:
-        raise web.HTTPNotFound(text=f"no camera {name!r}\n")
-    return camera
-
-
 # --- log in and out --------------------------------------------------------------------------
 
 
@@ -131,7 +124,7 @@ async def cameras(request: web.Request) -> web.Response:
 async def camera(request: web.Request) -> web.Response:
     site = site_of(request)
     name = request.match_info["camera"]
-    camera_or_404(site, name)
+    site.camera(name)
     state = await asyncio.to_thread(camera_state, site, name)
     current = session(request)
     assert current is not None
@@ -173,17 +166,23 @@ async def record(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     user = security.user_of(request)
     name = request.match_info["camera"]
-    started = camera_or_404(site, name).record()
-    await asyncio.to_thread(site.accounts.record, "record", user=user.name, address=request["address"], detail=name)
-    site.log.info("record_on_demand", camera=name, user=user.name, started=started)
+    await asyncio.to_thread(record_now, site, name, user, request["address"])
     raise web.HTTPSeeOther(f"/cameras/{quote(name)}")
+
+
+def record_now(site: Site, name: str, user: User, address: str) -> bool:
+    """A clip on demand (from a page or the API), logged with who asked; False if none started."""
+    started = site.camera(name).record()
+    site.accounts.record("record", user=user.name, address=address, detail=name)
+    site.log.info("record_on_demand", camera=name, user=user.name, started=started)
+    return started
 
 
 async def switch(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     user = security.user_of(request)
     name = request.match_info["camera"]
-    camera_or_404(site, name)
+    site.camera(name)
     form = await request.post()
     which, value = str(form.get("switch", "")), str(form.get("on", ""))
     if which not in SWITCHES or value not in ("on", "off"):
@@ -397,7 +396,7 @@ async def storage_page(request: web.Request) -> web.Response:
 
 async def settings_page(request: web.Request) -> web.Response:
     site = site_of(request)
-    overrides = await asyncio.to_thread(site.switches_from_ui)
+    overrides = await asyncio.to_thread(site.accounts.switches)
     rows = [[h(place), h(value)] for place, value in site.settings.describe()]
     switch_rows = []
     for name, cam in site.cameras.items():
@@ -417,7 +416,7 @@ async def settings_page(request: web.Request) -> web.Response:
 async def snapshots(request: web.Request) -> web.Response:
     site = site_of(request)
     name = request.match_info["camera"]
-    camera_or_404(site, name)
+    site.camera(name)
     folder = layout.camera_dir(site.video_dir, name) / layout.SNAPSHOTS
 
     def read() -> tuple[list[str], list[Path], str]:

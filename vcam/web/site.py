@@ -44,7 +44,6 @@ class Site:
     cameras: dict[str, Camera]
     log: Any
     set_switch: Callable[[str, str, bool, str | None, str | None], bool]  # camera, switch, on, user, address
-    switches_from_ui: Callable[[], dict[tuple[str, str], bool]]
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     pairings: Pairings = field(default_factory=Pairings)
 
@@ -52,8 +51,12 @@ class Site:
     def video_dir(self) -> Path:
         return self.settings.video_dir
 
-    def camera(self, name: str) -> Camera | None:
-        return self.cameras.get(name)
+    def camera(self, name: str) -> Camera:
+        """The camera of a route, or the route's 404."""
+        camera = self.cameras.get(name)
+        if camera is None:
+            raise web.HTTPNotFound(text=f"no camera {name!r}\n")
+        return camera
 
     def relative(self, path: str | Path) -> str:
         """A stored file's path as the UI names it: relative to VIDEO_DIR, with '/'."""

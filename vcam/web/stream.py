@@ -11,19 +11,12 @@ from pathlib import Path
 from aiohttp import web
 
 from vcam.web import security
-from vcam.web.site import SITE, Camera, Site, newest_snapshot
+from vcam.web.site import SITE, Camera, newest_snapshot
 
 BOUNDARY = "vcamframe"
 WRITE_TIMEOUT_S = 10.0  # a viewer that takes no picture for this long is let go
 STILL_EVERY_S = 5.0  # while the camera gives no picture: its newest snapshot, this often
 NO_PICTURE_S = 2.0  # no live picture for this long: show the newest snapshot
-
-
-def _camera(site: Site, request: web.Request) -> Camera:
-    camera = site.camera(request.match_info["camera"])
-    if camera is None:
-        raise web.HTTPNotFound(text="no such camera\n")
-    return camera
 
 
 class Encoder:
@@ -49,7 +42,7 @@ async def closing(app: web.Application) -> None:
 
 async def live(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
-    camera = _camera(site, request)
+    camera = site.camera(request.match_info["camera"])
     encoder = request.app[ENCODER]
     response = web.StreamResponse(
         headers={
@@ -105,7 +98,7 @@ def _read(path: Path) -> bytes:
 async def latest(request: web.Request) -> web.StreamResponse:
     """The newest live picture if someone watches, else the newest snapshot on disk."""
     site = request.app[SITE]
-    camera = _camera(site, request)
+    camera = site.camera(request.match_info["camera"])
     picture = await request.app[ENCODER].jpeg(camera) if camera.live.watched else None
     if picture is not None:
         return web.Response(body=picture[1], content_type="image/jpeg", headers={"Cache-Control": "no-store"})
