@@ -431,8 +431,8 @@ def test_the_live_view_holds_pictures_only_while_someone_watches(run_pipeline: A
     assert wait_until(lambda: pipeline.stats().frames > 5, 10)
     assert pipeline.live.version == 0 and pipeline.live.jpeg() is None  # nobody watches: nothing kept
     pipeline.live.watch()
-    version = pipeline.live.wait(0, 5)
-    assert version > 0
+    assert wait_until(lambda: pipeline.live.version > 0, 5)
+    version = pipeline.live.version
     picture = pipeline.live.jpeg()
     assert picture is not None and picture[1][:2] == b"\xff\xd8"
     image = cv2.imdecode(np.frombuffer(picture[1], np.uint8), cv2.IMREAD_COLOR)

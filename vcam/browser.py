@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from dataclasses import dataclass, field
 
 BROWSER = "browser"
@@ -43,7 +42,6 @@ class Feed:
         self.mime = mime
         self.format = container_of(mime) or "webm"
         self.read_timeout = read_timeout
-        self.connected_at = time.time()
         self.received = 0  # bytes
         self._chunks: queue.Queue[bytes | None] = queue.Queue()
         self._backlog = 0
@@ -131,10 +129,6 @@ class Feeds:
             feed = self._feeds[camera]
             feed.taken.set()
             return feed
-
-    def connected(self, camera: str) -> Feed | None:
-        feed = self._feeds.get(camera)
-        return feed if feed is not None and not feed.closed.is_set() else None
 
 
 FEEDS = Feeds()

@@ -52,7 +52,6 @@ class LiveView:
         self.fps = fps
         self.width = width
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
         self._watchers = 0
         self._gate = Every(1 / fps) if fps > 0 else Every(0)
         self._frame: Frame | None = None
@@ -81,16 +80,9 @@ class LiveView:
         """Called by the reader with each picture it decoded; cheap when nobody watches."""
         if not self._watchers or not self._gate.due(frame.wall):
             return
-        with self._changed:
+        with self._lock:
             self._frame = frame
             self.version += 1
-            self._changed.notify_all()
-
-    def wait(self, after: int, timeout: float) -> int:
-        """The version of the newest picture once it is past ``after`` (or after ``timeout``)."""
-        with self._changed:
-            self._changed.wait_for(lambda: self.version > after, timeout)
-            return self.version
 
     def jpeg(self) -> tuple[int, bytes] | None:
         """(version, JPEG) of the newest picture, made once per picture."""
