@@ -62,7 +62,7 @@ def run(settings: config.Config) -> int:
     )
 
     # what the web UI changes and shows of each camera: kept across a pipeline's restart
-    controls, lives = {c.name: Controls() for c in settings.enabled}, {c.name: live_view(c) for c in settings.enabled}
+    controls, lives = {c.name: Controls() for c in settings.enabled}, {c.name: LiveView.of(c) for c in settings.enabled}
 
     def pipeline_of(camera: config.CameraConfig) -> Callable[[], Pipeline]:
         def make() -> Pipeline:
@@ -123,10 +123,6 @@ def run(settings: config.Config) -> int:
         sys.stderr.flush()
         os._exit(EXIT_OK)
     return EXIT_OK
-
-
-def live_view(camera: config.CameraConfig) -> LiveView:
-    return LiveView(camera.live_fps, camera.live_width)
 
 
 def say_started(settings: config.Config, log: Any) -> None:

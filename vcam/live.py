@@ -15,6 +15,7 @@ from typing import Any
 
 import cv2
 
+from vcam.config import CameraConfig
 from vcam.frames import Frame
 from vcam.schedule import Every
 
@@ -48,6 +49,11 @@ def _checked(name: str) -> str:
 
 
 class LiveView:
+    @classmethod
+    def of(cls, camera: CameraConfig) -> LiveView:
+        """As the camera's LIVE_FPS and LIVE_WIDTH say."""
+        return cls(camera.live_fps, camera.live_width)
+
     def __init__(self, fps: float, width: int) -> None:
         self.fps = fps
         self.width = width

@@ -131,7 +131,7 @@ class Pipeline:
     ) -> None:
         self.camera = camera
         self.controls = controls or Controls()  # the UI's switches: read at each picture
-        self.live = live or LiveView(camera.live_fps, camera.live_width)
+        self.live = live or LiveView.of(camera)
         self.video_dir = video_dir
         self.log = log.bind(camera=camera.name)
         self.connector = connector
