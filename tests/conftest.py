@@ -501,24 +501,29 @@ class Daemon:
         return "".join(self.raw)
 
 
+def daemon_env(folder: Path, **settings: str) -> dict[str, str]:
+    """The test daemon's environment: JSON logs, VIDEO_DIR and the working folder in ``folder``,
+    metrics and the web UI on, as by default, on ports of their own; ``settings`` over it."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONUNBUFFERED": "1",
+        "VIDEO_DIR": str(folder / "video"),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "debug",
+        "METRICS_ADDR": "127.0.0.1:0",
+        "WEB_ADDR": "127.0.0.1:0",
+        "VCAM_TEST_CWD": str(folder),
+    }
+    return {**env, **settings}
+
+
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     """Factory: ``daemon(RTSP_URL=…, STALL_TIMEOUT=…)`` runs the real daemon with JSON logs in a temp VIDEO_DIR."""
     started: list[Daemon] = []
 
     def start(*args: str, **settings: str) -> Daemon:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONUNBUFFERED": "1",
-            "VIDEO_DIR": str(tmp_path / "video"),
-            "LOG_FORMAT": "json",
-            "LOG_LEVEL": "debug",
-            "METRICS_ADDR": "127.0.0.1:0",  # on, as by default, on a port of its own
-            "WEB_ADDR": "127.0.0.1:0",  # the same
-            "VCAM_TEST_CWD": str(tmp_path),
-        }
-        env.update(settings)
-        proc = Daemon(env, list(args)).start()
+        proc = Daemon(daemon_env(tmp_path, **settings), list(args)).start()
         started.append(proc)
         return proc
 

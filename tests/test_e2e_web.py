@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import os
 import re
 import ssl
 import subprocess
@@ -23,7 +22,17 @@ from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 import pytest
-from conftest import CHROMIUM, REPO, SYSTEM_PYTHON, Daemon, RtspServer, _require, free_port, wait_until
+from conftest import (
+    CHROMIUM,
+    REPO,
+    SYSTEM_PYTHON,
+    Daemon,
+    RtspServer,
+    _require,
+    daemon_env,
+    free_port,
+    wait_until,
+)
 from playwright.sync_api import Browser, Page, sync_playwright
 from web_client import Client
 
@@ -86,22 +95,17 @@ def web(make_clip: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[We
     # a square crosses every 30 s; the camera wants a password
     camera = RtspServer(make_clip(seconds=30, onset=3), free_port(), "viewer", CAMERA_PASSWORD).start()
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONUNBUFFERED": "1",
-        "VIDEO_DIR": str(folder / "video"),
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "debug",
-        "METRICS_ADDR": "off",
-        "WEB_ADDR": f"127.0.0.1:{port}",
-        "WEB_TRUSTED_PROXIES": "127.0.0.1",
-        "RTSP_URL": camera.url,
-        "CAMERA_NAME": CAMERA,
-        "CLIP_SECONDS": str(CLIP_S),
-        "PRE_SECONDS": "1",
-        "SNAPSHOT_INTERVAL": "2",
-        "VCAM_TEST_CWD": str(folder),
-    }
+    env = daemon_env(
+        folder,
+        METRICS_ADDR="off",
+        WEB_ADDR=f"127.0.0.1:{port}",
+        WEB_TRUSTED_PROXIES="127.0.0.1",
+        RTSP_URL=camera.url,
+        CAMERA_NAME=CAMERA,
+        CLIP_SECONDS=str(CLIP_S),
+        PRE_SECONDS="1",
+        SNAPSHOT_INTERVAL="2",
+    )
     daemon = Daemon(env).start()
     try:
         _, first = daemon.wait_for("web_first_user", 20)
