@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -606,3 +607,17 @@ def play_in_chromium(clip: Path, scratch: Path) -> dict[str, Any]:
     finally:
         page_file.unlink()
     return seen
+
+
+def thumbnails(path: Path) -> np.ndarray:
+    """Every frame as a small grey picture (below the label band), for finding frames in the source."""
+    found = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            gray = frame.to_ndarray(format="gray")[40:, :]
+            found.append(gray[::8, ::8].astype(np.float32))
+    return np.stack(found)
+
+
+def source_index(source: np.ndarray, picture: np.ndarray) -> int:
+    return int(np.argmin(((source - picture) ** 2).mean(axis=(1, 2))))

@@ -234,7 +234,9 @@ def test_cameras_from_a_file_take_their_own_settings_then_defaults_then_the_envi
     assert (front.enabled, yard.enabled, yard.record.audio) == (True, False, False)
     assert cfg.enabled == (front,)
     assert cfg.video_dir == Path("/env/video")  # the environment wins over the file's process-wide settings
-    assert cfg.retention.ages("front") == (30, 7) and cfg.retention.ages("yard") == (3, 1)  # its own retention
+    front_ages, yard_ages = cfg.retention.ages("front"), cfg.retention.ages("yard")  # each its own retention
+    assert (front_ages.retention_days, front_ages.snapshot_retention_days) == (30, 7)
+    assert (yard_ages.retention_days, yard_ages.snapshot_retention_days) == (3, 1)
     assert from_file(TWO_CAMERAS).video_dir == Path("/srv/video")
 
 

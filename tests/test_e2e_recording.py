@@ -10,9 +10,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
-from conftest import Daemon, RtspServer, _require, decodes_cleanly, ffprobe, play_in_chromium, wait_until
+from conftest import (
+    Daemon,
+    RtspServer,
+    _require,
+    decodes_cleanly,
+    ffprobe,
+    play_in_chromium,
+    source_index,
+    thumbnails,
+    wait_until,
+)
 
 from vcam import layout
 from vcam.eventlog import EventLog
@@ -74,20 +83,6 @@ def test_a_motion_event_gives_a_30_s_clip_with_pre_roll(
     assert played.get("advanced", 0) > 1.0
     assert proc.terminate()[0] == 0
     assert temp_files(tmp_path / "video") == []
-
-
-def thumbnails(path: Path) -> np.ndarray:
-    """Every frame as a small grey picture (below the label band), for finding frames in the source."""
-    found = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            gray = frame.to_ndarray(format="gray")[40:, :]
-            found.append(gray[::8, ::8].astype(np.float32))
-    return np.stack(found)
-
-
-def source_index(source: np.ndarray, picture: np.ndarray) -> int:
-    return int(np.argmin(((source - picture) ** 2).mean(axis=(1, 2))))
 
 
 @pytest.mark.parametrize("mode", ["annotated", "passthrough"])

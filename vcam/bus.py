@@ -84,6 +84,18 @@ class ClipSaved:
 
 
 @dataclass(frozen=True)
+class SegmentSaved:
+    """A continuous segment (RECORD=continuous or both) is in VIDEO_DIR."""
+
+    camera: str
+    path: Path
+    start: float  # epoch seconds of its first frame
+    duration: float
+    size: int
+    partial: bool
+
+
+@dataclass(frozen=True)
 class SnapshotSaved:
     camera: str
     path: Path
@@ -92,7 +104,7 @@ class SnapshotSaved:
 
 @dataclass(frozen=True)
 class FilesDeleted:
-    """Retention removed these files (clips, snapshots) for ``reason`` (age, max_storage, min_free)."""
+    """Retention removed these files (clips, segments, snapshots) for ``reason`` (age, max_storage, min_free)."""
 
     paths: tuple[Path, ...]
     reasons: tuple[str, ...]
@@ -123,6 +135,7 @@ Event = (
     | MotionProgress
     | MotionEnded
     | ClipSaved
+    | SegmentSaved
     | SnapshotSaved
     | FilesDeleted
     | StorageLow

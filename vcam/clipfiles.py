@@ -50,6 +50,7 @@ class SavedClip:
     size: int
     mode: str
     partial: bool
+    segment: bool = False  # a continuous segment, not an event's clip
 
 
 # --- moving finished clips ------------------------------------------------------------------
@@ -148,8 +149,11 @@ def _discard(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def finish_file(fragmented: Path, video_dir: Path, camera: str, *, mode: str, partial: bool) -> SavedClip:
-    """Remux the clip beside itself in TEMP_DIR, move it into VIDEO_DIR, drop the fragmented file."""
+def finish_file(
+    fragmented: Path, video_dir: Path, camera: str, *, mode: str, partial: bool, segment: bool = False
+) -> SavedClip:
+    """Remux the clip (or segment) beside itself in TEMP_DIR, move it into VIDEO_DIR, drop the
+    fragmented file."""
     name, wall = layout.read_temp_clip(fragmented)
     if wall is None:  # named by an older version: its modification time is the best guess
         try:
@@ -158,27 +162,30 @@ def finish_file(fragmented: Path, video_dir: Path, camera: str, *, mode: str, pa
             raise RecordError(f"{fragmented.name}: {exc.strerror or exc}", exc.errno) from None
     staged = layout.staging_path(fragmented)
     duration, frames = remux(fragmented, staged)
-    folder = layout.camera_dir(video_dir, camera) / layout.day(wall)
+    placed = layout.segment_path if segment else layout.clip_path
     try:
-        storage.make_folder(folder, video_dir)
-        target = layout.clip_path(video_dir, camera, name, wall, partial)
+        target = placed(video_dir, camera, name, wall, partial)
+        storage.make_folder(target.parent, video_dir)
         publish(staged, target)
     except OSError as exc:
         _discard(staged)
-        raise RecordError(f"cannot move the clip to {folder}: {exc.strerror or exc}", exc.errno) from None
+        raise RecordError(f"cannot move the clip to {video_dir / camera}: {exc.strerror or exc}", exc.errno) from None
     _discard(fragmented)
-    return SavedClip(target, wall, duration, frames, target.stat().st_size, mode, partial)
+    return SavedClip(target, wall, duration, frames, target.stat().st_size, mode, partial, segment)
 
 
 def recover(temp_dir: Path, video_dir: Path, camera: str, log: Any) -> list[SavedClip]:
-    """Clips left in TEMP_DIR by a crash or power cut: saved into VIDEO_DIR marked _partial, never
-    deleted. A file with no frame in it (killed right after it was opened) holds nothing: removed."""
+    """Clips and segments left in TEMP_DIR by a crash or power cut: saved into VIDEO_DIR marked
+    _partial, never deleted. A file with no frame in it (killed right after it was opened) holds
+    nothing: removed."""
     saved = []
     for stale in layout.stale_staging(temp_dir, camera):
         _discard(stale)  # an interrupted remux: its source is still there
-    for leftover in layout.temp_clips(temp_dir, camera):
+    leftovers = [(p, False) for p in layout.temp_clips(temp_dir, camera)]
+    leftovers += [(p, True) for p in layout.temp_clips(temp_dir, camera, segments=True)]
+    for leftover, segment in leftovers:
         try:
-            clip = finish_file(leftover, video_dir, camera, mode="recovered", partial=True)
+            clip = finish_file(leftover, video_dir, camera, mode="recovered", partial=True, segment=segment)
         except EmptyClip:
             _discard(leftover)
             log.info("clip_empty_removed", file=str(leftover))
@@ -186,7 +193,11 @@ def recover(temp_dir: Path, video_dir: Path, camera: str, log: Any) -> list[Save
         except RecordError as exc:
             log.error("clip_unrecoverable", file=str(leftover), error=str(exc))
             continue
-        log.warning("clip_recovered", path=str(clip.path), duration_s=round(clip.duration, 1))
+        log.warning(
+            "segment_recovered" if segment else "clip_recovered",
+            path=str(clip.path),
+            duration_s=round(clip.duration, 1),
+        )
         saved.append(clip)
     return saved
 
@@ -286,6 +297,11 @@ class ClipWriter:
             if mode == PASSTHROUGH:
                 assert template is not None
                 self.stream = self.output.add_stream_from_template(template.stream)
+                # parameter sets given to the template (the demo's; a camera's new ones mid-stream)
+                # are in its codec context: the copy takes the stream's parameters only
+                given = template.stream.codec_context.extradata
+                if given:
+                    self.stream.codec_context.extradata = given
                 apple_tag(self.stream)
                 self.time_base = template.time_base
             else:

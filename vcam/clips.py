@@ -88,6 +88,31 @@ class ClipPlanner:
         self.last_end, self.motion_until = -math.inf, -math.inf
 
 
+@dataclass
+class SegmentPlanner:
+    """Continuous recording: back-to-back segments of about ``seconds``. Each starts on a keyframe
+    (stream copy) and is cut before the first keyframe past its length, which starts the next:
+    every packet is in exactly one segment. Measured on stream time, so a wall clock that jumps
+    never makes a segment short or endless."""
+
+    seconds: float
+    start: float | None = None  # of the segment being written
+
+    def decide(self, t: float, keyframe: bool) -> Action:
+        if self.start is None:
+            return Action.START if keyframe else Action.IDLE
+        if keyframe and t - self.start >= self.seconds:
+            return Action.CUT
+        return Action.WRITE
+
+    def started(self, at: float) -> None:
+        self.start = at
+
+    def stopped(self) -> None:
+        """The segment ended (cut, camera lost, recording switched off): the next keyframe starts one."""
+        self.start = None
+
+
 class PreRoll(Generic[T]):
     """The last few seconds of packets, from a keyframe on, so a clip can start before the motion did.
 

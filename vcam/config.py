@@ -33,6 +33,7 @@ from vcam.settings import (
     PASSTHROUGH,
     PATH_SETTINGS,
     RECORD_MODES,
+    RECORDS,
     SHAPES_EXPECTED,
     TRANSPORTS,
     Point,
@@ -53,6 +54,7 @@ __all__ = [
     "LOG_LEVELS",
     "PASSTHROUGH",
     "PATH_SETTINGS",
+    "RECORDS",
     "RECORD_MODES",
     "SHAPES_EXPECTED",
     "TRANSPORTS",
@@ -102,6 +104,18 @@ class RecordSettings:
     clip_seconds: float = 30.0
     pre_seconds: float = 3.0
     audio: bool = True  # keep the camera's sound (AAC as it is, other codecs turned into AAC)
+    record: str = "events"  # events | continuous | both
+    segment_seconds: float = 60.0
+
+    @property
+    def events(self) -> bool:
+        """Motion events get clips of their own."""
+        return self.record in ("events", "both")
+
+    @property
+    def continuous(self) -> bool:
+        """Recorded around the clock in segments."""
+        return self.record in ("continuous", "both")
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,8 @@ class CameraConfig:
     detect_url: str = ""  # a sub-stream to analyse motion on; "" = the main stream
     retention_days: float = 30.0  # clips and event snapshots; 0 = while space allows
     snapshot_retention_days: float = 7.0
+    continuous_retention_days: float = 3.0  # continuous segments without motion
+    motion_segment_retention_days: float = 7.0
     enabled: bool = True
     live_fps: float = 5.0  # the web UI's live view
     live_width: int = 640
@@ -338,7 +354,14 @@ def _record(r: _Reader) -> RecordSettings:
     pre_seconds = r.get("PRE_SECONDS")
     if pre_seconds >= clip_seconds:
         r.fail("PRE_SECONDS", f"less than CLIP_SECONDS ({number_text(clip_seconds)})")
-    return RecordSettings(mode, clip_seconds, pre_seconds, audio=r.get("RECORD_AUDIO"))
+    return RecordSettings(
+        mode,
+        clip_seconds,
+        pre_seconds,
+        audio=r.get("RECORD_AUDIO"),
+        record=r.get("RECORD"),
+        segment_seconds=r.get("SEGMENT_SECONDS"),
+    )
 
 
 URL_EXPECTED = "rtsp://user:pass@host/path, http(s):// (MJPEG), a video file, 'demo' or 'browser'"
@@ -389,6 +412,8 @@ def _camera(r: _Reader) -> CameraConfig:
         detect_url=_camera_url(r, "DETECT_URL"),
         retention_days=r.get("RETENTION_DAYS"),
         snapshot_retention_days=r.get("SNAPSHOT_RETENTION_DAYS"),
+        continuous_retention_days=r.get("CONTINUOUS_RETENTION_DAYS"),
+        motion_segment_retention_days=r.get("MOTION_SEGMENT_RETENTION_DAYS"),
         enabled=r.get("CAMERA_ENABLED"),
         live_fps=r.get("LIVE_FPS"),
         live_width=r.get("LIVE_WIDTH"),
@@ -412,6 +437,8 @@ def _process(r: _Reader, cameras: tuple[CameraConfig, ...], from_file: bool) -> 
         retention=Policy(
             retention_days=r.get("RETENTION_DAYS"),
             snapshot_retention_days=r.get("SNAPSHOT_RETENTION_DAYS"),
+            continuous_retention_days=r.get("CONTINUOUS_RETENTION_DAYS"),
+            motion_segment_retention_days=r.get("MOTION_SEGMENT_RETENTION_DAYS"),
             max_storage_bytes=round(r.get("MAX_STORAGE_GB") * GB),
             min_free_bytes=round(r.get("MIN_FREE_GB") * GB),
         ),
@@ -713,7 +740,16 @@ def _read_file(env: Mapping[str, str], file: Mapping[str, Any]) -> tuple[Config,
 
 def _with_cameras(config: Config, cameras: tuple[CameraConfig, ...]) -> Config:
     """The config with its cameras, and each camera's own retention in the policy."""
-    ages = tuple(Ages(c.name, c.retention_days, c.snapshot_retention_days) for c in cameras)
+    ages = tuple(
+        Ages(
+            c.name,
+            c.retention_days,
+            c.snapshot_retention_days,
+            c.continuous_retention_days,
+            c.motion_segment_retention_days,
+        )
+        for c in cameras
+    )
     return dataclasses.replace(config, cameras=cameras, retention=dataclasses.replace(config.retention, cameras=ages))
 
 

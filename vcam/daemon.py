@@ -21,7 +21,7 @@ from typing import Any
 
 import cv2
 
-from vcam import __version__, bus, camera_url, config, layout, logs, memory, storage
+from vcam import __version__, bus, camera_url, config, layout, logs, memory, scan, storage
 from vcam.bus import Bus, Consumer
 from vcam.eventlog import EventLog, EventLogWriter
 from vcam.live import SWITCHES, Controls, LiveView
@@ -31,6 +31,7 @@ from vcam.notify.mail import MailNotifier
 from vcam.notify.mqtt import MqttNotifier
 from vcam.notify.webhook import WebhookNotifier
 from vcam.pipeline import Pipeline
+from vcam.retention import StoredFile
 from vcam.supervisor import Supervisor
 from vcam.systemd import Notifier
 from vcam.web.accounts import Accounts
@@ -82,7 +83,7 @@ def run(settings: config.Config) -> int:
 
     supervisor = Supervisor([pipeline_of(camera) for camera in settings.enabled], log)
     board = Switchboard(controls, events.publish, log)
-    listeners = subscribers(events, settings, log, record=supervisor.record, board=board)
+    listeners = subscribers(events, settings, log, record=supervisor.record, board=board, keeper=keeper)
     address = settings.notify.metrics_addr
     server = None if address is None else MetricsServer(address, lambda: snapshot(supervisor, keeper, listeners), log)
     say_started(settings, log)
@@ -214,13 +215,21 @@ class Listeners:
 
 
 def subscribers(
-    events: Bus, settings: config.Config, log: Any, *, record: Callable[[str], bool], board: Switchboard
+    events: Bus,
+    settings: config.Config,
+    log: Any,
+    *,
+    record: Callable[[str], bool],
+    board: Switchboard,
+    keeper: storage.StorageKeeper,
 ) -> Listeners:
     notify = settings.notify
-    listeners = Listeners(open_event_log(settings, log))
-    if listeners.event_log is not None:
-        writer = EventLogWriter(listeners.event_log, log)
+    event_log = open_event_log(settings, log)
+    listeners = Listeners(event_log)
+    if event_log is not None:
+        writer = EventLogWriter(event_log, log)
         listeners.consumers.append(Consumer(events.subscribe("eventlog"), writer.handle, log, drain_s=CONSUMER_DRAIN_S))
+        keeper.motion_segments = lambda: event_log.segment_paths(motion=True)  # those are kept longer
     mask = camera_url.Masker(settings.secrets())
     cameras = tuple(camera.name for camera in settings.enabled)
 
@@ -325,18 +334,37 @@ def write_health(path: Path, *, healthy: bool, status: str, stopping: bool) -> N
 
 
 def open_event_log(settings: config.Config, log: Any) -> EventLog | None:
-    """The event log, reconciled with the clips on disk; recording goes on without it if it fails."""
+    """The event log, reconciled with the clips and segments on disk; recording goes on without it
+    if it fails."""
     try:
         events = EventLog(settings.events_db)
-        on_disk = [
-            (f.path.relative_to(settings.video_dir).parts[0], f.path, f.time, f.size)
-            for f in storage.stored_files(settings.video_dir, settings.temp_dir)
-            if f.kind == "clip"
-        ]
+        stored = storage.stored_files(settings.video_dir, settings.temp_dir)
+        on_disk = [(f.camera, f.path, f.time, f.size) for f in stored if f.kind == "clip"]
         removed, added = events.reconcile(on_disk)
+        segments_removed, segments_added = reconcile_segments(events, [f for f in stored if f.kind == "segment"])
     except (sqlite3.Error, OSError) as exc:
         log.error("eventlog_unavailable", path=str(settings.events_db), error=str(exc))
         return None
-    if removed or added:
-        log.info("eventlog_reconciled", rows_removed=removed, clips_added=added)
+    if removed or added or segments_removed or segments_added:
+        log.info(
+            "eventlog_reconciled",
+            rows_removed=removed + segments_removed,
+            clips_added=added,
+            segments_added=segments_added,
+        )
     return events
+
+
+def reconcile_segments(events: EventLog, on_disk: list[StoredFile]) -> tuple[int, int]:
+    """Segment rows to match the files (as reconcile does for clips); a file saved while the event
+    log could not be written gets its row, with its length read from the file."""
+    found = {str(f.path): f for f in on_disk}
+    known = events.segment_paths()
+    events.forget(known - found.keys())
+    for path in found.keys() - known:
+        f = found[path]
+        duration = scan.duration_of(f.path) or 0.0
+        events.segment_saved(
+            f.camera, f.path, start=f.time, duration=duration, size=f.size, partial=layout.is_partial(f.path)
+        )
+    return len(known - found.keys()), len(found.keys() - known)

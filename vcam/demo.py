@@ -16,7 +16,7 @@ import numpy as np
 from vcam.config import MotionSettings
 from vcam.decoding import IdleDecoding
 from vcam.errors import ENDED, SourceError
-from vcam.frames import AudioTrack, Chunk, Frame, StreamInfo, StreamTemplate
+from vcam.frames import AudioTrack, Chunk, Frame, StreamInfo, StreamTemplate, parameter_sets
 
 WIDTH, HEIGHT, FPS = 640, 360, 10
 CYCLE_S = 20.0  # one crossing starts every CYCLE_S seconds …
@@ -92,16 +92,30 @@ class SyntheticConnection(IdleDecoding):
         self.lagging = False
         self.decoding = True
         self.time_base = Fraction(1, fps)
-        self.template: StreamTemplate | None = StreamTemplate("h264", self.time_base, None, width, height)
         self.audio: AudioTrack | None = None  # a made-up scene is silent
-        self.encoder = av.CodecContext.create("libx264", "w")
-        self.encoder.width, self.encoder.height, self.encoder.pix_fmt = width, height, "yuv420p"
-        self.encoder.time_base = self.time_base
-        self.encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(2 * fps), "threads": "1"}
+        self.encoder = self._encoder(width, height)
+        # a copied stream needs its SPS and PPS in the file's header: those of a first picture
+        # (the same settings give the same parameter sets)
+        probe = self._encoder(width, height)
+        first = av.VideoFrame(width, height, "yuv420p")
+        first.pts = 0
+        packets = [*probe.encode(first), *probe.encode(None)]
+        sets = parameter_sets("h264", bytes(packets[0])) if packets else None
+        self.template: StreamTemplate | None = StreamTemplate(
+            "h264", self.time_base, None, width, height, parameter_sets=sets
+        )
         motion = motion or MotionSettings()
         context = av.CodecContext.create("h264", "r")
         assert isinstance(context, av.VideoCodecContext)
         self._decode_with(context, motion)
+
+    def _encoder(self, width: int, height: int) -> av.VideoCodecContext:
+        encoder = av.CodecContext.create("libx264", "w")
+        assert isinstance(encoder, av.VideoCodecContext)
+        encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+        encoder.time_base = self.time_base
+        encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(2 * self.fps), "threads": "1"}
+        return encoder
 
     def chunks(self) -> Iterator[Chunk]:
         started = time.monotonic()

@@ -1,4 +1,4 @@
-"""The event log: motion events and clips in SQLite (standard library), so they can be listed and
+"""The event log: motion events, clips and continuous segments in SQLite (standard library), so they can be listed and
 kept in step with the files. WAL mode and one short transaction per change: a daemon killed at any
 moment leaves a consistent database; reconcile() at start-up mends rows whose files are gone."""
 
@@ -58,6 +58,15 @@ class EventLogWriter:
                 duration=event.duration,
                 size=event.size,
                 mode=event.mode,
+                partial=event.partial,
+            )
+        elif isinstance(event, bus.SegmentSaved):
+            self.events.segment_saved(
+                event.camera,
+                event.path,
+                start=event.start,
+                duration=event.duration,
+                size=event.size,
                 partial=event.partial,
             )
         elif isinstance(event, bus.FilesDeleted):
@@ -143,7 +152,25 @@ MIGRATIONS = [
         seen REAL
     );
     """,
+    # continuous recording: its segments, and whether an event overlaps each (kept longer)
+    """
+    CREATE TABLE segments (
+        id INTEGER PRIMARY KEY,
+        camera TEXT NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        start REAL NOT NULL,          -- UTC epoch seconds of its first frame
+        end REAL NOT NULL,
+        size INTEGER NOT NULL,
+        partial INTEGER NOT NULL DEFAULT 0,
+        motion INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX segments_camera_start ON segments (camera, start);
+    """,
 ]
+
+# An event overlaps the span from ? to ? of a camera's recording (an open event goes on). The one
+# rule for which event a clip shows and which segments have motion in them.
+EVENT_OVERLAPS = "camera = ? AND start <= ? AND (end IS NULL OR end >= ?)"
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -197,6 +224,18 @@ class EventRow:
 
 
 @dataclass(frozen=True)
+class SegmentRow:
+    id: int
+    camera: str
+    path: str
+    start: float
+    end: float
+    size: int
+    partial: bool
+    motion: bool
+
+
+@dataclass(frozen=True)
 class ClipRow:
     id: int
     camera: str
@@ -227,6 +266,7 @@ class EventLog:
             cursor = self._db.execute(
                 "INSERT INTO events (camera, start, snapshot) VALUES (?, ?, ?)", (camera, start, snapshot)
             )
+            self._mark_motion(camera, start, start)
             return int(cursor.lastrowid or 0)
 
     def event_progress(self, event_id: int, last_motion: float, peak_area: float) -> None:
@@ -241,6 +281,46 @@ class EventLog:
             self._db.execute(
                 "UPDATE events SET end = ?, last_motion = NULL, peak_area = ? WHERE id = ?", (end, peak_area, event_id)
             )
+            row = self._db.execute("SELECT camera, start FROM events WHERE id = ?", (event_id,)).fetchone()
+            if row is not None:
+                self._mark_motion(row[0], row[1], end)
+
+    def _mark_motion(self, camera: str, start: float, end: float) -> None:
+        """Segments saved before the motion in them was known (under the lock)."""
+        self._db.execute(
+            "UPDATE segments SET motion = 1 WHERE camera = ? AND start <= ? AND end >= ? AND motion = 0",
+            (camera, end, start),
+        )
+
+    def segment_saved(self, camera: str, path: Path, *, start: float, duration: float, size: int, partial: bool) -> int:
+        """Records a continuous segment, marked if an event overlaps it."""
+        end = start + duration
+        with self._lock:
+            cursor = self._db.execute(
+                f"""INSERT OR REPLACE INTO segments (camera, path, start, end, size, partial, motion)
+                    VALUES (?, ?, ?, ?, ?, ?, EXISTS (SELECT 1 FROM events WHERE {EVENT_OVERLAPS}))""",
+                (camera, str(path), start, end, size, int(partial), camera, end, start),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def segments(
+        self, camera: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[SegmentRow]:
+        """Segments that show some of the time from ``since`` to ``until``, oldest first."""
+        sql, args = f"{SEGMENT_COLUMNS} WHERE 1=1", list[object]()
+        for condition, value in (("camera = ?", camera), ("end >= ?", since), ("start <= ?", until)):
+            if value is not None:
+                sql += f" AND {condition}"
+                args.append(value)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY start", args).fetchall()
+        return [SegmentRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7])) for r in rows]
+
+    def segment_paths(self, *, motion: bool | None = None) -> set[str]:
+        """Every segment's file, or those with (or without) motion."""
+        sql = "SELECT path FROM segments" + ("" if motion is None else f" WHERE motion = {int(motion)}")
+        with self._lock:
+            return {row[0] for row in self._db.execute(sql)}
 
     def clip_saved(
         self, camera: str, path: Path, *, start: float, duration: float, size: int, mode: str, partial: bool
@@ -249,20 +329,20 @@ class EventLog:
         end = start + duration
         with self._lock:
             cursor = self._db.execute(
-                """INSERT OR REPLACE INTO clips (camera, path, start, end, duration, size, mode, partial, event_id)
+                f"""INSERT OR REPLACE INTO clips (camera, path, start, end, duration, size, mode, partial, event_id)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?,
-                     (SELECT id FROM events WHERE camera = ? AND start <= ? AND (end IS NULL OR end >= ?)
-                      ORDER BY start LIMIT 1))""",
+                     (SELECT id FROM events WHERE {EVENT_OVERLAPS} ORDER BY start LIMIT 1))""",
                 (camera, str(path), start, end, duration, size, mode, int(partial), camera, end, start),
             )
             return int(cursor.lastrowid or 0)
 
-    def forget(self, paths: Iterable[Path]) -> None:
-        """Files that retention deleted: their clip rows go, and event rows lose the snapshot."""
+    def forget(self, paths: Iterable[Path | str]) -> None:
+        """Files that retention deleted: their clip and segment rows go, and event rows lose the snapshot."""
         names = [str(p) for p in paths]
         with self._lock:
             self._db.execute("BEGIN")
             self._db.executemany("DELETE FROM clips WHERE path = ?", [(n,) for n in names])
+            self._db.executemany("DELETE FROM segments WHERE path = ?", [(n,) for n in names])
             self._db.executemany("UPDATE events SET snapshot = NULL WHERE snapshot = ?", [(n,) for n in names])
             self._db.execute("COMMIT")
 
@@ -375,6 +455,7 @@ class EventLog:
 
 
 EVENT_COLUMNS = "SELECT id, camera, start, end, peak_area, snapshot FROM events"
+SEGMENT_COLUMNS = "SELECT id, camera, path, start, end, size, partial, motion FROM segments"
 CLIP_COLUMNS = "SELECT id, camera, path, start, end, duration, size, mode, partial, event_id FROM clips"
 
 

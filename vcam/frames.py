@@ -75,21 +75,42 @@ class Chunk:
     wall: float  # epoch seconds when it arrived: names clips in local time
     audio: bool = False
 
+    def copy(self) -> Chunk:
+        """The packet alone, in a packet of its own, for a second file: a muxer rewrites the times
+        of the packet it is given (and may hold on to it), so two files never share one."""
+        packet = self.packet
+        own = av.Packet(bytes(packet))
+        own.pts, own.dts, own.duration, own.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+        own.is_keyframe = packet.is_keyframe
+        return Chunk(own, self.time, self.keyframe, (), self.wall, self.audio)
+
 
 class StreamTemplate:
     """The camera stream's codec parameters, kept in a container of their own so that clips can copy
     the stream after the connection is gone (a closed input's streams must not be touched)."""
 
-    def __init__(self, codec: str, time_base: Fraction, build: av.VideoStream | None, width: int, height: int) -> None:
+    def __init__(
+        self,
+        codec: str,
+        time_base: Fraction,
+        build: av.VideoStream | None,
+        width: int,
+        height: int,
+        *,
+        parameter_sets: bytes | None = None,
+    ) -> None:
+        """``build``: the camera's stream; without one (the demo), the Annex B ``parameter_sets``."""
         self._holder = av.open(io.BytesIO(), "w", format="mp4")
         if build is not None:
             self.stream: av.VideoStream = self._holder.add_stream_from_template(build)
-        else:  # Annex B H.264 (the demo): the MP4 muxer reads SPS/PPS from the first keyframe
+        else:
             stream = self._holder.add_stream(codec)
             assert isinstance(stream, av.VideoStream)
             self.stream = stream
             self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
             self.stream.time_base = time_base
+            if parameter_sets:
+                self.stream.codec_context.extradata = parameter_sets
         self.codec = codec
         self.time_base = time_base
 

@@ -3,27 +3,34 @@
 VIDEO_DIR/<camera>/<YYYY-MM-DD>/<camera>_<YYYYmmdd_HHMMSS>[_partial][_N].mp4   clips
 VIDEO_DIR/<camera>/events/<YYYY-MM-DD>/<HH_MM_SS>[_N].jpg                        event snapshots
 VIDEO_DIR/<camera>/snapshots/<YYYY-MM-DD>/<HH_MM_SS>[_N].jpg                     periodic snapshots
+VIDEO_DIR/<camera>/continuous/<YYYY-MM-DD>/<HH>/<camera>_<YYYYmmddTHHMMSS>Z[_partial][_N].mp4
+                                                                                  continuous segments (UTC)
 TEMP_DIR/<camera>/<clip name>.<start in ms since the epoch>.<pid>.mp4            clips being written
+TEMP_DIR/<camera>/continuous/<segment name>.<start in ms>.<pid>.mp4              segments being written
 TEMP_DIR/<camera>/.lock                                                          held by the daemon recording it
 TEMP_DIR/health.<pid>.json                                                       each daemon's health
 
-Names are local time, the way a person browses recordings. A name that is taken (the hour that
-repeats when daylight saving time ends) gets _2, _3…: nothing is ever overwritten. Temporary
+Clip and snapshot names are local time, the way a person browses recordings. A name that is taken
+(the hour that repeats when daylight saving time ends) gets _2, _3…: nothing is ever overwritten.
+Continuous segments, back to back around the clock, are named in UTC (the Z says so): no hour
+repeats or goes missing at a daylight saving change; a clock set back still gets _2. Temporary
 clip names carry the exact start (so a clip recovered after a crash is named and dated by its
 first frame) and the writer's pid (so two processes never share a file).
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 import time
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-Kind = Literal["clip", "snapshot", "event"]
+Kind = Literal["clip", "snapshot", "event", "segment"]
 
 SNAPSHOTS = "snapshots"
 EVENTS = "events"
+CONTINUOUS = "continuous"
 PARTIAL = "_partial"
 LOCK_NAME = ".lock"
 
@@ -68,6 +75,17 @@ def event_snapshot_path(video_dir: Path, camera: str, wall: float) -> Path:
     return _picture_path(video_dir, camera, EVENTS, wall)
 
 
+def segment_name(camera: str, wall: float) -> str:
+    return f"{camera}_{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(wall))}"
+
+
+def segment_path(video_dir: Path, camera: str, name: str, wall: float, partial: bool = False) -> Path:
+    """Where a finished continuous segment goes (unique): its UTC day and hour."""
+    stem = f"{name}{PARTIAL}" if partial else name
+    folder = camera_dir(video_dir, camera) / CONTINUOUS / time.strftime("%Y-%m-%d/%H", time.gmtime(wall))
+    return unused(folder / f"{stem}.mp4")
+
+
 def temp_camera_dir(temp_dir: Path, camera: str) -> Path:
     return temp_dir / camera
 
@@ -80,9 +98,17 @@ def temp_clip_path(temp_dir: Path, camera: str, wall: float, pid: int) -> Path:
     return temp_camera_dir(temp_dir, camera) / f"{clip_name(camera, wall)}.{round(wall * 1000)}.{pid}.mp4"
 
 
-def temp_clips(temp_dir: Path, camera: str) -> list[Path]:
-    """Clips being written, or left behind by a crash (hidden staging files excluded)."""
+def temp_segment_path(temp_dir: Path, camera: str, wall: float, pid: int) -> Path:
+    folder = temp_camera_dir(temp_dir, camera) / CONTINUOUS
+    return folder / f"{segment_name(camera, wall)}.{round(wall * 1000)}.{pid}.mp4"
+
+
+def temp_clips(temp_dir: Path, camera: str, *, segments: bool = False) -> list[Path]:
+    """Clips (or continuous segments) being written, or left behind by a crash (hidden staging
+    files excluded)."""
     folder = temp_camera_dir(temp_dir, camera)
+    if segments:
+        folder = folder / CONTINUOUS
     return sorted(p for p in folder.glob("*.mp4") if not p.name.startswith(".")) if folder.is_dir() else []
 
 
@@ -93,7 +119,7 @@ def staging_path(temp_clip: Path) -> Path:
 
 def stale_staging(temp_dir: Path, camera: str) -> list[Path]:
     folder = temp_camera_dir(temp_dir, camera)
-    return sorted(folder.glob(".*.final.mp4")) if folder.is_dir() else []
+    return sorted([*folder.glob(".*.final.mp4"), *folder.glob(f"{CONTINUOUS}/.*.final.mp4")])
 
 
 _TEMP_CLIP = re.compile(r"^(?P<name>.+)\.(?P<ms>\d+)\.(?P<pid>\d+)$")
@@ -133,6 +159,7 @@ STORED_PATTERNS: tuple[tuple[str, Kind], ...] = (
     ("*/*.mp4", "clip"),
     (f"{SNAPSHOTS}/*/*.jpg", "snapshot"),
     (f"{EVENTS}/*/*.jpg", "event"),
+    (f"{CONTINUOUS}/*/*/*.mp4", "segment"),
 )
 
 
@@ -150,11 +177,15 @@ def stored_kind(relative: PurePosixPath) -> Kind | None:
 
 
 _CLIP_STAMP = re.compile(r"_(\d{8}_\d{6})")
+_SEGMENT_STAMP = re.compile(r"_(\d{8}T\d{6})Z")
 
 
 def recorded_at(path: Path, kind: Kind) -> float | None:
-    """When a stored file was recorded, from its name (local time); None if the name does not say."""
+    """When a stored file was recorded, from its name; None if the name does not say."""
     try:
+        if kind == "segment":  # <camera>_YYYYmmddTHHMMSSZ[_partial][_2].mp4, UTC
+            match = _SEGMENT_STAMP.search(path.stem)
+            return None if match is None else float(calendar.timegm(time.strptime(match[1], "%Y%m%dT%H%M%S")))
         if kind == "clip":  # <camera>_YYYYmmdd_HHMMSS[_partial][_2].mp4
             match = _CLIP_STAMP.search(path.stem)
             if match is None:

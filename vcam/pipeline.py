@@ -150,6 +150,7 @@ class Pipeline:
             make_room=make_room,
             detection_lag=camera.motion.idle_max_gop if camera.motion.idle_decode == "keyframes" else 0.0,
             clock=clock,  # its heartbeat is compared with the pipeline's
+            allowed=lambda: self.controls.record,
         )
         self.snapshots = Every(camera.snapshot_interval)
         self._threads: list[threading.Thread] = []
@@ -432,10 +433,12 @@ class Pipeline:
         )
 
     def _clip_saved(self, clip: SavedClip) -> None:
-        """Called on the recorder's publisher thread."""
-        self._publish(
-            bus.ClipSaved(self.camera.name, clip.path, clip.start, clip.duration, clip.size, clip.mode, clip.partial)
-        )
+        """Called on the recorder's publisher thread, for clips and continuous segments."""
+        name = self.camera.name
+        if clip.segment:
+            self._publish(bus.SegmentSaved(name, clip.path, clip.start, clip.duration, clip.size, clip.partial))
+        else:
+            self._publish(bus.ClipSaved(name, clip.path, clip.start, clip.duration, clip.size, clip.mode, clip.partial))
         if self.on_clip is not None:
             self.on_clip(clip)
 

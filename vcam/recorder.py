@@ -1,5 +1,6 @@
 """The recorder thread: keeps the pre-roll, opens, cuts and finishes clips as the planner says
-(clips.py), writes them (clipfiles.py) and saves them.
+(clips.py), writes them (clipfiles.py) and saves them; with RECORD=continuous or both it also
+copies every packet into back-to-back segments (clips.SegmentPlanner), saved the same way.
 
 The Recorder is the one thread per camera that is always joined at shutdown, so clips get finished.
 """
@@ -25,7 +26,7 @@ import av.error
 
 from vcam import layout, overlay, storage, threads
 from vcam.clipfiles import ClipWriter, RecordError, SavedClip, finish_file, recover
-from vcam.clips import Action, ClipPlanner, PreRoll, opening
+from vcam.clips import Action, ClipPlanner, PreRoll, SegmentPlanner, opening
 from vcam.config import ANNOTATED, PASSTHROUGH, RecordSettings
 from vcam.frames import AudioTrack, Chunk, StreamInfo, StreamTemplate
 from vcam.motion import Box
@@ -77,10 +78,12 @@ class Recorder:
         make_room: Callable[[], int] | None = None,
         clock: Callable[[], float] = time.monotonic,
         detection_lag: float = 0.0,
+        allowed: Callable[[], bool] = lambda: True,
     ) -> None:
         """``detection_lag``: how long after its first picture motion may be known (a keyframe
         interval while only keyframes are decoded); the pre-roll keeps that much more, so a clip
-        still starts PRE_SECONDS before the event's first moving picture."""
+        still starts PRE_SECONDS before the event's first moving picture. ``allowed``: the record
+        switch (off: continuous recording pauses; clips are not asked for)."""
         self.camera = camera
         self.settings = settings
         self.video_dir = video_dir
@@ -88,8 +91,9 @@ class Recorder:
         # TEMP_DIR inside VIDEO_DIR (the default) is made again on a disk plugged back in
         self._temp_root = video_dir if temp_dir.is_relative_to(video_dir) else temp_dir
         self.log = log
-        self.on_saved = on_saved
+        self.on_saved = on_saved  # clips and segments alike (SavedClip.segment says which)
         self.make_room = make_room
+        self.allowed = allowed
         self.clock = clock
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=QUEUE_PACKETS)
         self.preroll: PreRoll[Chunk] = PreRoll(settings.pre_seconds + detection_lag + ANALYSIS_LAG_S)
@@ -115,7 +119,10 @@ class Recorder:
         self._writer: ClipWriter | None = None
         self._writer_wall = 0.0
         self._previous: ClipWriter | None = None  # cut, waiting for held-back pictures
-        self._to_publish: queue.Queue[tuple[Path, str] | None] = queue.Queue()
+        self.segments = SegmentPlanner(settings.segment_seconds) if settings.continuous else None
+        self._segment: ClipWriter | None = None
+        self.segments_saved = 0
+        self._to_publish: queue.Queue[tuple[Path, str, bool] | None] = queue.Queue()
         self._publishing: threading.Thread | None = None
         self._decoder: av.VideoCodecContext | None = None
         # (packet pts, our time) of packets fed to the decoder, to time the pictures it returns
@@ -199,10 +206,13 @@ class Recorder:
             self._guarded(item)
         self._drain()
         self._finish(None)
+        self._end_segment()
         self._to_publish.put(None)
         if self._publishing is not None:
             self._publishing.join()  # the recorder is always joined, so clips are always saved
-        self.log.info("recorder_stopped", clips_saved=self.saved, packets_dropped=self.dropped)
+        self.log.info(
+            "recorder_stopped", clips_saved=self.saved, segments_saved=self.segments_saved, packets_dropped=self.dropped
+        )
 
     def _guarded(self, item: Item) -> None:
         """This thread must outlive anything one packet does: log the unexpected, drop the clip, go on."""
@@ -210,7 +220,9 @@ class Recorder:
             self._handle(item)
         except Exception as exc:
             self.log.exception("recorder_error", error=f"{type(exc).__name__}: {exc}")
-            self._writer, self._decoder, self._previous = None, None, None
+            self._writer, self._decoder, self._previous, self._segment = None, None, None, None
+            if self.segments is not None:
+                self.segments.stopped()
             self.wants_frames = False
             self.planner.reset()
             self.preroll.clear()
@@ -229,9 +241,11 @@ class Recorder:
     def _handle(self, item: Item) -> None:
         if isinstance(item, Chunk):
             self._apply_motion()
+            self._continue(item)
             self._chunk(item)
         elif isinstance(item, Opened):
             self._finish(None)
+            self._end_segment()
             self.planner.reset()
             self.preroll.clear()
             self._connection, self._info, self._template = item.connection, item.info, item.template
@@ -240,15 +254,24 @@ class Recorder:
             if self._mode == PASSTHROUGH and item.template is None:
                 self._mode = ANNOTATED
                 self.log.warning("passthrough_unavailable", codec=item.info.codec, recording="annotated")
+            if self.segments is not None and item.template is None:
+                self.log.warning(
+                    "continuous_unavailable",
+                    codec=item.info.codec,
+                    reason="continuous recording copies the stream, and only H.264 and H.265 can be copied",
+                )
             self.planner.cut_on_keyframe = self._mode == PASSTHROUGH
         elif isinstance(item, Closed) and item.connection == self._connection:
             self._finish(None)
+            self._end_segment()
             self.planner.reset()
             self.preroll.clear()
 
     def _apply_motion(self) -> None:
         with self._lock:
             updates, self._motion = self._motion, []
+        if not self.settings.events:
+            return  # RECORD=continuous: motion marks segments (the event log), it makes no clips
         for connection, start, until in updates:
             if connection == self._connection:
                 self.planner.motion(start, until)
@@ -286,7 +309,8 @@ class Recorder:
         first = items[0]
         wall = first.wall + (start - first.time)
         try:
-            writer = self._new_writer(layout.temp_clip_path(self.temp_dir, self.camera, wall, os.getpid()), start)
+            path = layout.temp_clip_path(self.temp_dir, self.camera, wall, os.getpid())
+            writer = self._new_writer(path, start, self._mode)
         except RecordError as exc:
             self._failed(exc)
             self.planner.started(start)
@@ -299,21 +323,69 @@ class Recorder:
         for item in items:
             self._write(item)
 
-    def _new_writer(self, path: Path, start: float) -> ClipWriter:
+    def _new_writer(self, path: Path, start: float, mode: str) -> ClipWriter:
         """A full disk first gets room made by the retention policy, then one more try."""
         assert self._info is not None
         try:
-            return self._writer_at(path, start)
+            return self._writer_at(path, start, mode)
         except RecordError as exc:
             if exc.errno != errno.ENOSPC or self.make_room is None:
                 raise
             freed = self.make_room()
             self.log.warning("disk_full", freed_mb=round(freed / 1e6, 1))
-            return self._writer_at(path, start)
+            return self._writer_at(path, start, mode)
 
-    def _writer_at(self, path: Path, start: float) -> ClipWriter:
+    def _writer_at(self, path: Path, start: float, mode: str) -> ClipWriter:
         assert self._info is not None
-        return ClipWriter(path, self._mode, self._template, self._info, start, root=self._temp_root, audio=self._audio)
+        return ClipWriter(path, mode, self._template, self._info, start, root=self._temp_root, audio=self._audio)
+
+    # --- continuous recording ---
+
+    def _continue(self, chunk: Chunk) -> None:
+        """Every packet into the open segment; a keyframe past SEGMENT_SECONDS starts the next one."""
+        planner = self.segments
+        if planner is None or self._template is None:
+            return
+        if not self.allowed():
+            self._end_segment()
+            return
+        if chunk.audio:
+            self._segment_write(chunk)
+            return
+        action = planner.decide(chunk.time, chunk.keyframe)
+        if action is Action.CUT:
+            self._end_segment()
+        if action in (Action.START, Action.CUT):
+            planner.started(chunk.time)  # also when the file cannot be made: tried again at the next cut
+            try:
+                path = layout.temp_segment_path(self.temp_dir, self.camera, chunk.wall, os.getpid())
+                self._segment = self._new_writer(path, chunk.time, PASSTHROUGH)
+            except RecordError as exc:
+                self._failed(exc)
+        self._segment_write(chunk)
+
+    def _segment_write(self, chunk: Chunk) -> None:
+        writer = self._segment
+        if writer is None:
+            return
+        own = chunk.copy()  # the same packet may go into a clip too
+        try:
+            if chunk.audio:
+                writer.write_audio(own)
+            else:
+                writer.write_packet(own)
+        except RecordError as exc:
+            self._failed(exc)
+            self._end_segment()  # keep what was written; the next keyframe starts a new segment
+            if exc.errno == errno.ENOSPC and self.make_room is not None:
+                self.log.warning("disk_full", freed_mb=round(self.make_room() / 1e6, 1))
+
+    def _end_segment(self) -> None:
+        writer, self._segment = self._segment, None
+        if self.segments is not None:
+            self.segments.stopped()
+        if writer is not None:
+            self._publish(writer, segment=True)
 
     def _new_decoder(self) -> av.VideoCodecContext:
         """Annotated clips decode the packets again here, rather than keep decoded pictures queued:
@@ -432,23 +504,23 @@ class Recorder:
                 self._previous = None
         self._publish(writer)
 
-    def _publish(self, writer: ClipWriter) -> None:
+    def _publish(self, writer: ClipWriter, *, segment: bool = False) -> None:
         """Close the clip here (quick); the remux and move happen in the publisher thread, so the
         recorder never stops taking packets while a finished clip is copied."""
         try:
             writer.close()
         except RecordError as exc:
             self._failed(exc)
-        self._to_publish.put((writer.path, writer.mode))
+        self._to_publish.put((writer.path, writer.mode, segment))
 
     def _publisher(self) -> None:
         while True:
             item = self._to_publish.get()
             if item is None:
                 return
-            path, mode = item
+            path, mode, segment = item
             try:
-                clip = finish_file(path, self.video_dir, self.camera, mode=mode, partial=False)
+                clip = finish_file(path, self.video_dir, self.camera, mode=mode, partial=False, segment=segment)
             except RecordError as exc:
                 self._failed(exc)  # the fragmented file stays in TEMP_DIR and is recovered at the next start
                 continue
@@ -458,13 +530,21 @@ class Recorder:
             self._saved(clip)
 
     def _saved(self, clip: SavedClip) -> None:
-        self.saved += 1
-        self.bytes_saved += clip.size
-        self.last_clip = clip.path.name
+        if clip.segment:
+            self.segments_saved += 1
+        else:
+            self.saved += 1
+            self.bytes_saved += clip.size
+            self.last_clip = clip.path.name
         if self._last_error is not None:
             self._last_error = None
             self.log.info("recording_recovered")
-        self.log.info("clip_saved", path=str(clip.path), duration_s=round(clip.duration, 2), partial=clip.partial)
+        self.log.info(
+            "segment_saved" if clip.segment else "clip_saved",
+            path=str(clip.path),
+            duration_s=round(clip.duration, 2),
+            partial=clip.partial,
+        )
         if self.on_saved is not None:
             self.on_saved(clip)
 

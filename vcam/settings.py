@@ -200,6 +200,10 @@ ALGORITHMS = ("gauss", "mog2")
 ANNOTATED = "annotated"
 PASSTHROUGH = "passthrough"
 RECORD_MODES = (ANNOTATED, PASSTHROUGH)
+EVENTS = "events"
+CONTINUOUS = "continuous"
+BOTH = "both"
+RECORDS = (EVENTS, CONTINUOUS, BOTH)
 IDLE_DECODES = ("keyframes", "all")
 
 
@@ -409,6 +413,18 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("IDLE_MAX_GOP", "2", Seconds(), "", "Motion detection", camera=True),
     Setting(
+        "RECORD",
+        EVENTS,
+        Choice(RECORDS),
+        "events: a clip for each motion event. continuous: around the clock, in SEGMENT_SECONDS\n"
+        "segments under VIDEO_DIR/<camera>/continuous/<YYYY-MM-DD>/<HH>/ (UTC), the camera's stream\n"
+        "copied as it is (H.264/H.265 only); segments with motion are marked in the event log.\n"
+        "both: segments and event clips. Segments are cut on keyframes, so each lasts +-1 GOP.",
+        "Recording",
+        camera=True,
+    ),
+    Setting("SEGMENT_SECONDS", "60", Number(1, 3600), "", "Recording", camera=True),
+    Setting(
         "RECORD_MODE",
         "annotated",
         Choice(RECORD_MODES),
@@ -452,10 +468,21 @@ SETTINGS: tuple[Setting, ...] = (
         camera=True,
     ),
     Setting(
+        "CONTINUOUS_RETENTION_DAYS",
+        "3",
+        Seconds(allow_zero=True, unit="days"),
+        "Continuous segments are kept this many days; segments with motion in them\n"
+        "MOTION_SEGMENT_RETENTION_DAYS (0 = keep while space allows).",
+        "Storage",
+        camera=True,
+    ),
+    Setting("MOTION_SEGMENT_RETENTION_DAYS", "7", Seconds(allow_zero=True, unit="days"), "", "Storage", camera=True),
+    Setting(
         "MAX_STORAGE_GB",
         "0",
         Seconds(allow_zero=True, unit="GB"),
-        "Cap on everything in VIDEO_DIR, in GB (0 = no cap). Oldest files go first; the newest clip stays.",
+        "Cap on everything in VIDEO_DIR, in GB (0 = no cap). Oldest continuous footage goes first\n"
+        "(segments without motion, then with), then the oldest clips and snapshots; the newest clip stays.",
         "Storage",
         camera=False,
     ),

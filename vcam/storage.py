@@ -9,6 +9,7 @@ import fcntl
 import math
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -239,6 +240,8 @@ class StorageKeeper:
         self.interval = interval
         self.publish = publish  # FilesDeleted and StorageLow go there (the bus)
         self.clock = clock or FileClock()
+        # the continuous segments with motion in them (the event log); None: none are known
+        self.motion_segments: Callable[[], set[str]] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one pass at a time, whoever asks
@@ -287,6 +290,23 @@ class StorageKeeper:
         except OSError:
             return False
 
+    def _marked(self, files: list[StoredFile]) -> list[StoredFile]:
+        """Segments with motion marked as such. If the event log cannot say, every segment counts
+        as having motion: kept the longer time, never deleted early by mistake."""
+        if self.motion_segments is None or not any(f.kind == "segment" for f in files):
+            return files
+        try:
+            marked: set[str] | None = self.motion_segments()
+        except sqlite3.Error as exc:
+            self.log.warning("storage_motion_unknown", error=str(exc))
+            marked = None
+        return [
+            dataclasses.replace(f, motion=True)
+            if f.kind == "segment" and (marked is None or str(f.path) in marked)
+            else f
+            for f in files
+        ]
+
     def enforce(self) -> int:
         """One retention pass; returns the bytes freed. Safe to call from any thread."""
         with self._lock:
@@ -294,7 +314,7 @@ class StorageKeeper:
                 free = free_bytes(self.video_dir)
             except OSError:
                 return 0  # VIDEO_DIR is gone (the disk unplugged): the recorder says so; nothing to keep in limits
-            files = self.clock.dated(stored_files(self.video_dir, self.temp_dir))
+            files = self._marked(self.clock.dated(stored_files(self.video_dir, self.temp_dir)))
             result = plan(files, self.clock.wall(), self.policy, free)
             deleted: list[Path] = []
             reasons: list[str] = []
