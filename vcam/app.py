@@ -152,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
         listing.add_argument("--json", action="store_true", help="one JSON object per line")
         if name == "events":
             listing.add_argument("--min-duration", type=float, metavar="SECONDS")
+    export = command("export", "copy a camera's continuous recording from one time to another into one MP4")
+    export.add_argument("camera")
+    export.add_argument("start", metavar="FROM", type=when, help="YYYY-MM-DD[ HH:MM[:SS]] (local time), or an age")
+    export.add_argument("end", metavar="TO", type=when, help="as FROM")
+    export.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.mp4")
     user = command("user", "manage the web UI's users (the password is asked for, or read from stdin)")
     actions = user.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="add a user")
@@ -183,7 +188,7 @@ def when(text: str) -> float:
 SCAN_SETTING_FLAGS = {flag: setting.name for flag, setting in scan_flags().items()}
 
 
-COMMANDS = ("run", "check", "probe", "scan", "events", "clips", "health", "user")
+COMMANDS = ("run", "check", "probe", "scan", "events", "clips", "export", "health", "user")
 # The settings each command needs: the others may be wrong without stopping it.
 LISTING_SETTINGS = ("VIDEO_DIR", "EVENTS_DB")
 PROBE_SETTINGS = ("RTSP_URL", "RTSP_TRANSPORT", "STALL_TIMEOUT", "RECORD_AUDIO")
@@ -212,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return health_command(env, cameras_file)
     if args.command == "user":
         return user_command(args, env, cameras_file)
+    if args.command == "export":
+        return export_command(args, env, cameras_file)
     if getattr(args, "demo", False):  # the demo camera alone, whatever the cameras file says
         env["RTSP_URL"] = camera_url.DEMO
         cameras_file = None
@@ -583,6 +590,44 @@ def list_command(args: argparse.Namespace, env: Mapping[str, str], cameras_file:
                 print(f"    {_clip_line(clip)}")
     finally:
         log.close()
+    return EXIT_OK
+
+
+def export_command(args: argparse.Namespace, env: Mapping[str, str], cameras_file: Document) -> int:
+    """``vcam export CAMERA FROM TO -o FILE.mp4``: the segments of that time, copied into one file."""
+    from vcam import export  # loads PyAV: only this command needs it
+
+    db = _events_db("vcam export", env, cameras_file)
+    if db is None:
+        return EXIT_CONFIG
+    if args.end <= args.start:
+        print("vcam export: TO must come after FROM", file=sys.stderr)
+        return EXIT_USAGE
+    if not db.is_file():
+        print(f"vcam export: no event log at {db} (EVENTS_DB); the daemon creates it", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        log = EventLog(db)
+        try:
+            rows = log.segments(args.camera, args.start, args.end)
+        finally:
+            log.close()
+    except sqlite3.Error as exc:
+        print(f"vcam export: cannot read {db}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    covered = export.cover([export.Span(r.path, r.start, r.end) for r in rows], args.start, args.end)
+    for begin, finish in covered.gaps:
+        print(f"gap: {local(begin)} - {local(finish)} ({finish - begin:.0f} s): nothing recorded")
+    try:
+        written = export.write(covered, args.start, args.end, args.output)
+    except export.ExportError as exc:
+        print(f"vcam export: {args.camera} {local(args.start)} - {local(args.end)}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    gaps = f", {len(covered.gaps)} gap{'s' if len(covered.gaps) != 1 else ''}" if covered.gaps else ", no gap"
+    print(
+        f"wrote {written.path}: {written.seconds:.1f} s, {written.frames} pictures "
+        f"from {len(covered.segments)} segments{gaps}"
+    )
     return EXIT_OK
 
 
