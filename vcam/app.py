@@ -559,19 +559,26 @@ def _user_action(accounts: Accounts, args: argparse.Namespace) -> None:
         print(accounts.new_api_token(args.name, args.label))
 
 
-def list_command(args: argparse.Namespace, env: Mapping[str, str], cameras_file: Document) -> int:
-    """``vcam events`` / ``vcam clips``: what the event log holds, filtered."""
-    db = _events_db(f"vcam {args.command}", env, cameras_file)
+def _existing_event_log(command: str, env: Mapping[str, str], cameras_file: Document) -> EventLog | int:
+    """The event log the daemon made, for a command that reads it; else the exit code (said why)."""
+    db = _events_db(command, env, cameras_file)
     if db is None:
         return EXIT_CONFIG
     if not db.is_file():
-        print(f"vcam {args.command}: no event log at {db} (EVENTS_DB); the daemon creates it", file=sys.stderr)
+        print(f"{command}: no event log at {db} (EVENTS_DB); the daemon creates it", file=sys.stderr)
         return EXIT_FAILED
     try:
-        log = EventLog(db)
+        return EventLog(db)
     except sqlite3.Error as exc:
-        print(f"vcam {args.command}: cannot read {db}: {exc}", file=sys.stderr)
+        print(f"{command}: cannot read {db}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def list_command(args: argparse.Namespace, env: Mapping[str, str], cameras_file: Document) -> int:
+    """``vcam events`` / ``vcam clips``: what the event log holds, filtered."""
+    log = _existing_event_log(f"vcam {args.command}", env, cameras_file)
+    if isinstance(log, int):
+        return log
     try:
         if args.command == "clips":
             for clip in log.clips(args.camera, args.since, args.until):
@@ -597,25 +604,20 @@ def export_command(args: argparse.Namespace, env: Mapping[str, str], cameras_fil
     """``vcam export CAMERA FROM TO -o FILE.mp4``: the segments of that time, copied into one file."""
     from vcam import export  # loads PyAV: only this command needs it
 
-    db = _events_db("vcam export", env, cameras_file)
-    if db is None:
-        return EXIT_CONFIG
     if args.end <= args.start:
         print("vcam export: TO must come after FROM", file=sys.stderr)
         return EXIT_USAGE
-    if not db.is_file():
-        print(f"vcam export: no event log at {db} (EVENTS_DB); the daemon creates it", file=sys.stderr)
-        return EXIT_FAILED
+    log = _existing_event_log("vcam export", env, cameras_file)
+    if isinstance(log, int):
+        return log
     try:
-        log = EventLog(db)
-        try:
-            rows = log.segments(args.camera, args.start, args.end)
-        finally:
-            log.close()
+        rows = log.segments(args.camera, args.start, args.end)
     except sqlite3.Error as exc:
-        print(f"vcam export: cannot read {db}: {exc}", file=sys.stderr)
+        print(f"vcam export: cannot read {log.path}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    covered = export.cover([export.Span(r.path, r.start, r.end) for r in rows], args.start, args.end)
+    finally:
+        log.close()
+    covered = export.cover(rows, args.start, args.end)
     for begin, finish in covered.gaps:
         print(f"gap: {local(begin)} - {local(finish)} ({finish - begin:.0f} s): nothing recorded")
     try:

@@ -360,11 +360,12 @@ def reconcile_segments(events: EventLog, on_disk: list[StoredFile]) -> tuple[int
     log could not be written gets its row, with its length read from the file."""
     found = {str(f.path): f for f in on_disk}
     known = events.segment_paths()
-    events.forget(known - found.keys())
-    for path in found.keys() - known:
+    gone, new = known - found.keys(), found.keys() - known
+    events.forget(gone)
+    for path in new:
         f = found[path]
         duration = scan.duration_of(f.path) or 0.0
         events.segment_saved(
             f.camera, f.path, start=f.time, duration=duration, size=f.size, partial=layout.is_partial(f.path)
         )
-    return len(known - found.keys()), len(found.keys() - known)
+    return len(gone), len(new)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import av
 import av.error
@@ -26,11 +26,17 @@ GAP_TOLERANCE_S = 1.0  # segments join frame to frame; more than this between th
 OUT_TIME_BASE = Fraction(1, 90000)
 
 
-@dataclass(frozen=True)
-class Span:
-    path: str
-    start: float  # epoch seconds
-    end: float
+class Span(Protocol):
+    """A recorded segment (the event log's SegmentRow)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def start(self) -> float: ...  # epoch seconds
+
+    @property
+    def end(self) -> float: ...
 
 
 @dataclass(frozen=True)

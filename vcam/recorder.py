@@ -377,8 +377,7 @@ class Recorder:
         except RecordError as exc:
             self._failed(exc)
             self._end_segment()  # keep what was written; the next keyframe starts a new segment
-            if exc.errno == errno.ENOSPC and self.make_room is not None:
-                self.log.warning("disk_full", freed_mb=round(self.make_room() / 1e6, 1))
+            self._room_after(exc)
 
     def _end_segment(self) -> None:
         writer, self._segment = self._segment, None
@@ -419,8 +418,12 @@ class Recorder:
         except RecordError as exc:
             self._failed(exc)
             self._finish(chunk.time)  # keep what was written; if motion goes on, the next packet starts a clip
-            if exc.errno == errno.ENOSPC and self.make_room is not None:
-                self.log.warning("disk_full", freed_mb=round(self.make_room() / 1e6, 1))
+            self._room_after(exc)
+
+    def _room_after(self, exc: RecordError) -> None:
+        """A write that hit a full disk: the retention policy makes room for the next file."""
+        if exc.errno == errno.ENOSPC and self.make_room is not None:
+            self.log.warning("disk_full", freed_mb=round(self.make_room() / 1e6, 1))
 
     def _decode(self, chunk: Chunk | None) -> list[tuple[av.VideoFrame, float]]:
         """Pictures decoded here (the pre-roll, and packets that came without pictures), with their
