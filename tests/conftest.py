@@ -562,7 +562,10 @@ def decodes_cleanly(path: Path) -> bool:
     result = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True, timeout=120
     )
-    return result.returncode == 0 and result.stderr.strip() == ""
+    if result.returncode != 0 or result.stderr.strip():
+        print(f"ffmpeg on {path.name}: exit {result.returncode}: {result.stderr.strip()[:2000]}")
+        return False
+    return True
 
 
 PLAYER_PAGE = """<!doctype html><html><body><video id="v" src="{src}" muted playsinline></video><script>

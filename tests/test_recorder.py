@@ -125,6 +125,32 @@ def test_leftovers_with_no_frame_are_removed_quietly_and_the_rest_recovered_by_t
     assert recover(temp, video, "cam", log) == []  # the next start has nothing to say
 
 
+def test_a_file_torn_mid_packet_is_saved_without_the_torn_packet(
+    tmp_path: Path, make_clip: Callable[..., Path]
+) -> None:
+    """A kill or a full disk can stop a fragment mid-packet: what is saved ends with the packet
+    before, and decodes without an error (a torn last packet used to be kept)."""
+    fragmented = tmp_path / "whole.mp4"
+    with (
+        av.open(str(make_clip(seconds=6))) as source,
+        av.open(str(fragmented), "w", format="mp4", options={"movflags": LIVE_MOVFLAGS}) as output,
+    ):
+        stream = output.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                output.mux(packet)
+    whole = fragmented.read_bytes()
+    temp, video = tmp_path / "tmp", tmp_path / "video"
+    (temp / "cam").mkdir(parents=True)
+    video.mkdir()
+    for n, share in enumerate((0.35, 0.5, 0.71, 0.93)):
+        torn = layout.temp_clip_path(temp, "cam", 1.7e9 + 60 * n, 12)
+        torn.write_bytes(whole[: int(len(whole) * share)])
+        (clip,) = recover(temp, video, "cam", Log())
+        assert 0 < clip.frames < 60 and decodes_cleanly(clip.path), share
+
+
 def test_a_recorder_far_behind_drops_and_counts_and_says_so_once(
     tmp_path: Path, make_clip: Callable[..., Path]
 ) -> None:

@@ -106,6 +106,8 @@ def remux(fragmented: Path, target: Path) -> tuple[float, int]:
                 outputs = {video.index: picture, **{s.index: output.add_stream_from_template(s) for s in sound}}
                 try:
                     for packet in source.demux(video, *sound):
+                        if packet.is_corrupt:
+                            break  # torn by a kill or a full disk: the file ends with the packet before
                         if packet.dts is None or packet.size == 0:
                             continue
                         is_picture = packet.stream_index == video.index
