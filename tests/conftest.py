@@ -24,8 +24,8 @@ import av
 import cv2
 import numpy as np
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which has python3-gi and GStreamer
@@ -584,6 +584,18 @@ v.addEventListener("timeupdate", () => {{
 </script></body></html>"""
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's: Playwright cannot download browsers here
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, one per test module; it may play sound and video unasked."""
+    _require(Path(CHROMIUM).exists(), "chromium is not installed")
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
+        )
+        yield launched
+        launched.close()
 
 
 def play_in_chromium(clip: Path, scratch: Path) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from conftest import (
-    CHROMIUM,
     REPO,
     SYSTEM_PYTHON,
     Daemon,
@@ -33,7 +32,7 @@ from conftest import (
     free_port,
     wait_until,
 )
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from web_client import Client
 
 from vcam.web.server import ADMIN, ANYONE, DEVICE, ROUTES, build_app
@@ -308,17 +307,6 @@ def test_https_with_a_self_signed_certificate(daemon: Any, tmp_path: Path) -> No
 
 
 # --- in a real browser ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    _require(Path(CHROMIUM).exists(), "chromium is not installed")
-    with sync_playwright() as driver:
-        launched = driver.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
-        )
-        yield launched
-        launched.close()
 
 
 def log_in(page: Page, web: Web, user: str = "admin", password: str | None = None) -> None:

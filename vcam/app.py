@@ -602,7 +602,7 @@ def list_command(args: argparse.Namespace, env: Mapping[str, str], cameras_file:
 
 def export_command(args: argparse.Namespace, env: Mapping[str, str], cameras_file: Document) -> int:
     """``vcam export CAMERA FROM TO -o FILE.mp4``: the segments of that time, copied into one file."""
-    from vcam import export  # loads PyAV: only this command needs it
+    from vcam import export, footage  # loads PyAV: only this command needs it
 
     if args.end <= args.start:
         print("vcam export: TO must come after FROM", file=sys.stderr)
@@ -617,7 +617,7 @@ def export_command(args: argparse.Namespace, env: Mapping[str, str], cameras_fil
         return EXIT_FAILED
     finally:
         log.close()
-    covered = export.cover(rows, args.start, args.end)
+    covered = footage.cover(rows, args.start, args.end)
     for begin, finish in covered.gaps:
         print(f"gap: {local(begin)} - {local(finish)} ({finish - begin:.0f} s): nothing recorded")
     try:

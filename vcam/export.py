@@ -1,7 +1,7 @@
 """``vcam export``: one MP4 from the continuous segments covering a time range, by stream copy
 (no re-encoding), and the gaps in it (camera offline, recording off) said, not hidden.
 
-Which segments and gaps is pure (``cover``); writing the file is the I/O at the end. The file
+Which segments and gaps is footage.cover's (pure); writing the file is the I/O at the end. The file
 starts at the keyframe at or before FROM (a copy cannot start elsewhere) and ends at TO. Across a
 gap the pictures follow one another: the file is as long as what was recorded.
 """
@@ -10,53 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import av
 import av.error
 
 from vcam.clipfiles import apple_tag
+from vcam.footage import Cover, Span
 from vcam.storage import fsync_dir
 
-GAP_TOLERANCE_S = 1.0  # segments join frame to frame; more than this between them is a gap
 OUT_TIME_BASE = Fraction(1, 90000)
-
-
-class Span(Protocol):
-    """A recorded segment (the event log's SegmentRow)."""
-
-    @property
-    def path(self) -> str: ...
-
-    @property
-    def start(self) -> float: ...  # epoch seconds
-
-    @property
-    def end(self) -> float: ...
-
-
-@dataclass(frozen=True)
-class Cover:
-    segments: list[Span]
-    gaps: list[tuple[float, float]]  # (from, to) with nothing recorded
-
-
-def cover(segments: Sequence[Span], start: float, end: float, tolerance: float = GAP_TOLERANCE_S) -> Cover:
-    """The segments that show some of ``start``..``end``, and what none of them shows."""
-    chosen = sorted((s for s in segments if s.end > start and s.start < end), key=lambda s: s.start)
-    gaps: list[tuple[float, float]] = []
-    reached = start
-    for segment in chosen:
-        if segment.start - reached > tolerance:
-            gaps.append((reached, segment.start))
-        reached = max(reached, segment.end)
-    if end - reached > tolerance:
-        gaps.append((reached, end))
-    return Cover(chosen, gaps)
 
 
 class ExportError(Exception):

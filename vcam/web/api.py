@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from aiohttp import web
 
-from vcam import __version__
-from vcam.eventlog import ClipRow, EventRow
+from vcam import __version__, footage
+from vcam.eventlog import ClipRow, EventRow, SegmentRow
 from vcam.live import SWITCHES
 from vcam.web import security
 from vcam.web.pages import event_filters, record_now, remove_clip
@@ -84,6 +85,48 @@ async def clips(request: web.Request) -> web.Response:
     filters.pop("min_duration", None)
     rows = await asyncio.to_thread(site.events.clips, **filters)
     return answer([_clip(site, c) for c in reversed(rows)][: _limit(request)])
+
+
+SEGMENT_WINDOW_S = 25 * 3600.0  # a day, even one with a DST change: more is asked for in parts
+SEGMENT_DEFAULT_S = 3600.0
+
+
+def _segment(site: Site, s: SegmentRow) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "path": site.relative(s.path),
+        "start": s.start,
+        "end": s.end,
+        "size": s.size,
+        "motion": s.motion,
+        "partial": s.partial,
+    }
+
+
+async def segments(request: web.Request) -> web.Response:
+    """A camera's continuous segments from ``since`` to ``until`` (the last hour if not said), what
+    they show joined up, and the gaps (up to now: the future is not a gap)."""
+    site = request.app[SITE]
+    name = request.match_info["camera"]
+    site.camera(name)
+    filters = event_filters(request.query)
+    now = time.time()
+    until = filters.get("until", now)
+    since = filters.get("since", until - SEGMENT_DEFAULT_S)
+    if not 0 < until - since <= SEGMENT_WINDOW_S:
+        return problem(400, f"since..until: after one another, at most {SEGMENT_WINDOW_S / 3600:.0f} hours apart")
+    rows = await asyncio.to_thread(site.events.segments, name, since, until)
+    covered = footage.cover(rows, since, max(since, min(until, now)))
+    return answer(
+        {
+            "camera": name,
+            "since": since,
+            "until": until,
+            "segments": [_segment(site, r) for r in rows],
+            "recorded": covered.recorded,
+            "gaps": covered.gaps,
+        }
+    )
 
 
 async def delete_clip(request: web.Request) -> web.Response:
@@ -182,6 +225,13 @@ ROUTES: tuple[tuple[str, str, Any, str, bool], ...] = (
     ),
     ("GET", "/api/events/{event}", event, "One event and the clips that show it", False),
     ("GET", "/api/clips", clips, "Clips, newest first (camera, day, since, until, limit)", False),
+    (
+        "GET",
+        "/api/cameras/{camera}/segments",
+        segments,
+        "Continuous segments, oldest first, with what they show and the gaps (day, or since and until)",
+        False,
+    ),
     ("DELETE", "/api/clips/{clip}", delete_clip, "Delete a clip, with its event's snapshot and rows", True),
     ("POST", "/api/cameras/{camera}/record", record, "Record a clip now (as if motion were seen)", True),
     (

@@ -50,7 +50,9 @@ def seconds(value: float | None) -> str:
         return "–"
     if value < 60:
         return f"{value:.1f} s"
-    return f"{int(value // 60)} min {int(value % 60)} s"
+    if value < 3600:
+        return f"{int(value // 60)} min {int(value % 60)} s"
+    return f"{int(value // 3600)} h {int(value % 3600 // 60)} min"
 
 
 def csrf_field(session: Session | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from vcam import layout
+from vcam import footage, layout
 from vcam.eventlog import ClipRow, EventRow
 from vcam.live import SWITCHES
 from vcam.web import auth, security
@@ -158,7 +159,8 @@ or <a href="/cameras/add-this-device?camera={quote(name)}">use this device's cam
         actions = f"<p>{h(said)}</p>"
     body = f"""<img class="live big" src="/cameras/{quote(name)}/live.mjpeg" alt="{h(name)} live" data-still="/cameras/{quote(name)}/latest.jpg">
 <table class="facts">{rows}</table>{actions}
-<p><a href="/events?{urlencode({"camera": name})}">Events</a> · <a href="/snapshots/{quote(name)}">Snapshots</a></p>"""
+<p><a href="/events?{urlencode({"camera": name})}">Events</a> · <a href="/cameras/{quote(name)}/timeline">Timeline</a>
+· <a href="/snapshots/{quote(name)}">Snapshots</a></p>"""
     return html(page(name, body, current))
 
 
@@ -194,40 +196,39 @@ async def switch(request: web.Request) -> web.StreamResponse:
 # --- events and clips --------------------------------------------------------------------------
 
 
-def _day_range(day: str) -> tuple[float, float] | None:
-    try:
-        start = time.mktime(time.strptime(day, "%Y-%m-%d"))
-    except ValueError:
-        return None
-    return start, start + 86400 - 0.001
-
-
 def event_filters(query: Any) -> dict[str, Any]:
-    """camera, day (YYYY-MM-DD), since/until (local date and time), min_duration from a query;
+    """camera, day (YYYY-MM-DD), since/until (local date and time, or epoch seconds), min_duration from a query;
     bad values are a 400 that says which."""
     found: dict[str, Any] = {}
     if query.get("camera"):
         found["camera"] = query["camera"]
     if query.get("day"):
-        span = _day_range(query["day"])
+        span = footage.day_span(query["day"])
         if span is None:
             raise web.HTTPBadRequest(text="day: YYYY-MM-DD\n")
-        found["since"], found["until"] = span
+        found["since"], found["until"] = span[0], span[1] - 0.001
     for key in ("since", "until"):
         if query.get(key):
-            value = query[key].replace("T", " ")
-            for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
-                with contextlib.suppress(ValueError):
-                    found[key] = time.mktime(time.strptime(value, pattern))
-                    break
-            else:
-                raise web.HTTPBadRequest(text=f"{key}: YYYY-MM-DD[ HH:MM[:SS]]\n")
+            found[key] = _moment(key, query[key])
     if query.get("min_duration"):
         try:
             found["min_duration"] = float(query["min_duration"])
         except ValueError:
             raise web.HTTPBadRequest(text="min_duration: seconds\n") from None
     return found
+
+
+def _moment(key: str, text: str) -> float:
+    """A local date and time, or epoch seconds; a 400 that says which otherwise."""
+    with contextlib.suppress(ValueError):
+        epoch = float(text)
+        if math.isfinite(epoch):
+            return epoch
+    value = text.replace("T", " ")
+    for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        with contextlib.suppress(ValueError):
+            return time.mktime(time.strptime(value, pattern))
+    raise web.HTTPBadRequest(text=f"{key}: YYYY-MM-DD[ HH:MM[:SS]] or epoch seconds\n")
 
 
 async def events(request: web.Request) -> web.Response:

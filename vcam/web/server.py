@@ -24,7 +24,7 @@ from aiohttp import web
 
 from vcam import layout
 from vcam.config import SELF_SIGNED, WebSettings
-from vcam.web import api, devices, pages, security, stream
+from vcam.web import api, devices, pages, security, stream, timeline
 from vcam.web.site import SITE, Site
 
 STATIC = Path(__file__).parent / "static"
@@ -51,6 +51,7 @@ ROUTES: tuple[tuple[str, str, Handler, str], ...] = (
     ("POST", "/cameras/{camera}/pair", devices.new_link, ADMIN),
     ("GET", "/cameras/{camera}/live.mjpeg", stream.live, VIEW),
     ("GET", "/cameras/{camera}/latest.jpg", stream.latest, VIEW),
+    ("GET", "/cameras/{camera}/timeline", timeline.timeline, VIEW),
     ("POST", "/cameras/{camera}/record", pages.record, ADMIN),
     ("POST", "/cameras/{camera}/switches", pages.switch, ADMIN),
     ("GET", "/events", pages.events, VIEW),
