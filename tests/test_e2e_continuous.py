@@ -113,7 +113,9 @@ def timeline_shows_the_outage(proc: Daemon) -> tuple[str, str, list[dict[str, An
     page_html = client.request("GET", f"/cameras/camera/timeline?day={day}").body.decode()
     assert page_html.count('class="rec"') >= 2 and 'class="motion"' in page_html
     assert "Nothing recorded" in page_html
-    assert client.request("GET", "/cameras/camera/timeline?day=soon").status == 400
+    for bad in ("day=soon", "at=nan", "at=1e300", "at=25:61"):  # a clear 400, never a traceback
+        assert client.request("GET", f"/cameras/camera/timeline?{bad}").status == 400, bad
+    assert client.request("GET", "/api/cameras/camera/segments?since=0&until=1e12").status == 400
     return base, first["password"], segments
 
 

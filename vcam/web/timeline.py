@@ -36,6 +36,8 @@ async def timeline(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="day: YYYY-MM-DD\n")
     start, end = span
     at = _moment(request.query.get("at", ""), start)
+    if at is not None and not start - footage.HOUR_S <= at <= end + footage.HOUR_S:
+        raise web.HTTPBadRequest(text="at: a moment of the day shown\n")
     segments, events = await asyncio.to_thread(_read, site, name, start, end)
     now = time.time()
     day = footage.day(segments, events, start, end, now)
