@@ -275,6 +275,27 @@ def test_stop_interrupts_a_long_backoff(run_pipeline: Any) -> None:
     assert time.monotonic() - started < 1
 
 
+def test_stop_is_seen_at_the_next_packet_while_only_keyframes_are_decoded(run_pipeline: Any) -> None:
+    """An idle camera decodes a picture every 2 s; the stop must not wait for the next one (it
+    did, and the reader outlived its second of grace at every other stop)."""
+
+    class KeyframesOnly(FakeConnection):
+        def chunks(self) -> Iterator[Chunk]:
+            for index, frame in enumerate(self.frames()):
+                keyframe = index % 20 == 0
+                yield Chunk(av.Packet(b"\0"), frame.time, keyframe, (frame,) if keyframe else (), frame.wall)
+
+    pipeline, log = run_pipeline(camera(), lambda _: KeyframesOnly(None, interval=0.1))
+    assert wait_until(lambda: log.named("camera_connected"), 5)
+    time.sleep(0.5)  # between two keyframes
+    started = time.monotonic()
+    pipeline.request_stop()
+    assert pipeline.join(time.monotonic() + 5)
+    took = time.monotonic() - started
+    print(f"stopped {took:.2f} s after the request, keyframes 2 s apart")
+    assert took < 0.5
+
+
 def test_supervisor_restarts_a_pipeline_whose_thread_died(tmp_path: Path) -> None:
     def broken(_: config.CameraConfig) -> FakeConnection:
         raise RuntimeError("a bug outside the per-frame guard")

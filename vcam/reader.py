@@ -173,6 +173,8 @@ class StreamReader:
                 connection.idle = self.idle
                 # alive: a picture came, or (a stream only recorded) a picture's packet
                 alive = bool(chunk.frames) if self.decodes else not chunk.audio
+                if self.stopping.is_set():
+                    return None  # at every packet: while idle, pictures come only at keyframes
                 if not alive:
                     continue
                 self.last_frame_at = now
@@ -188,8 +190,6 @@ class StreamReader:
                     self._tell_idle_decoding(connection.keyframes)
                 if self.on_frame is not None and chunk.frames:
                     self.on_frame(dataclasses.replace(chunk.frames[-1], connection=number))
-                if self.stopping.is_set():
-                    return None
             return SourceError(ENDED, "the stream ended")
         except SourceError as exc:
             return exc
