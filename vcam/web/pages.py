@@ -218,12 +218,20 @@ def event_filters(query: Any) -> dict[str, Any]:
     return found
 
 
+def epoch_seconds(text: str) -> float | None:
+    """A moment given as epoch seconds (what the pages' own links and scripts send), else None."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
 def _moment(key: str, text: str) -> float:
     """A local date and time, or epoch seconds; a 400 that says which otherwise."""
-    with contextlib.suppress(ValueError):
-        epoch = float(text)
-        if math.isfinite(epoch):
-            return epoch
+    epoch = epoch_seconds(text)
+    if epoch is not None:
+        return epoch
     value = text.replace("T", " ")
     for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
         with contextlib.suppress(ValueError):

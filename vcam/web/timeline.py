@@ -18,7 +18,7 @@ from aiohttp import web
 from vcam import footage, layout
 from vcam.eventlog import EventRow, SegmentRow
 from vcam.web.html import clock, h, page, seconds, url
-from vcam.web.pages import html, session, site_of
+from vcam.web.pages import epoch_seconds, html, session, site_of
 from vcam.web.site import Site
 
 GAPS_LISTED = 100
@@ -29,17 +29,16 @@ async def timeline(request: web.Request) -> web.Response:
     site = site_of(request)
     name = request.match_info["camera"]
     site.camera(name)
-    today = layout.day(time.time())
-    day_name = request.query.get("day") or today
+    now = time.time()
+    day_name = request.query.get("day") or layout.day(now)
     span = footage.day_span(day_name)
     if span is None:
         raise web.HTTPBadRequest(text="day: YYYY-MM-DD\n")
     start, end = span
-    at = _moment(request.query.get("at", ""), start)
+    at = _at(request.query.get("at", ""), start)
     if at is not None and not start - footage.HOUR_S <= at <= end + footage.HOUR_S:
         raise web.HTTPBadRequest(text="at: a moment of the day shown\n")
     segments, events = await asyncio.to_thread(_read, site, name, start, end)
-    now = time.time()
     day = footage.day(segments, events, start, end, now)
     body = "".join(
         (
@@ -55,17 +54,19 @@ async def timeline(request: web.Request) -> web.Response:
 
 
 def _read(site: Site, name: str, start: float, end: float) -> tuple[list[SegmentRow], list[EventRow]]:
-    return site.events.segments(name, start, end), site.events.events(camera=name, since=start - 3600, until=end)
+    # events are found by their start: one begun in the hour before midnight may go on into the day
+    return site.events.segments(name, start, end), site.events.events(
+        camera=name, since=start - footage.HOUR_S, until=end
+    )
 
 
-def _moment(text: str, day_start: float) -> float | None:
+def _at(text: str, day_start: float) -> float | None:
     """``at``: epoch seconds, or a clock time (HH:MM[:SS]) of the day shown."""
     if not text:
         return None
-    try:
-        return float(text)
-    except ValueError:
-        pass
+    epoch = epoch_seconds(text)
+    if epoch is not None:
+        return epoch
     for pattern in ("%H:%M:%S", "%H:%M"):
         try:
             parsed = time.strptime(text, pattern)
@@ -105,14 +106,11 @@ def _player(site: Site, name: str, segments: list[SegmentRow], at: float) -> str
     if found is None:
         return f"<p>Nothing was recorded at or after {h(clock(at))} that day.</p>"
     segment, offset = found
-    said = (
-        ""
-        if segment.start <= at
-        else f"Nothing was recorded at {h(clock(at))}; playing from {h(clock(segment.start))}. "
-    )
+    said = ""
+    if segment.start > at:  # in a gap: the next recording
+        said = f"<p>Nothing was recorded at {h(clock(at))}; playing from {h(clock(segment.start))}.</p>"
     link = url(site.relative(segment.path))
     zone = time.localtime(segment.start).tm_gmtoff
-    said = f"<p>{said}</p>" if said else ""
     return f"""<figure class="clip">{said}<video id="footage" controls autoplay muted playsinline preload="auto"
 src="{h(link)}#t={offset:.1f}" data-camera="{h(name)}" data-start="{segment.start:.3f}" data-end="{segment.end:.3f}"
 data-offset="{offset:.1f}" data-zone="{zone}"></video>
