@@ -24,7 +24,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -596,6 +596,15 @@ def browser() -> Iterator[Browser]:
         )
         yield launched
         launched.close()
+
+
+def log_in_browser(page: Page, base: str, password: str, user: str = "admin") -> None:
+    """The login form filled in as a person would; done when the cameras page is open."""
+    page.goto(base + "/login")
+    page.fill("input[name=user]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")
 
 
 def play_in_chromium(clip: Path, scratch: Path) -> dict[str, Any]:

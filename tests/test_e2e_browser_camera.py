@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from conftest import CHROMIUM, MEDIA, Daemon, _require, decodes_cleanly, ffprobe, free_port, wait_until
+from conftest import CHROMIUM, MEDIA, Daemon, _require, decodes_cleanly, ffprobe, free_port, log_in_browser, wait_until
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from web_client import Client
 
@@ -93,10 +93,7 @@ def second_device_is_refused(browser: Browser, port: int, password: str, vcam: D
     """An admin's browser trying to be the same camera while the paired device streams."""
     second = browser.new_context()
     other = second.new_page()
-    other.goto(f"http://127.0.0.1:{port}/login")
-    other.fill("input[name=user]", "admin")
-    other.fill("input[name=password]", password)
-    other.click("button[type=submit]")
+    log_in_browser(other, f"http://127.0.0.1:{port}", password)
     other.goto(f"http://127.0.0.1:{port}/cameras/add-this-device?camera={CAMERA}")
     other.click("#start")
     assert wait_until(lambda: "another device" in other.inner_text("#status"), 10)

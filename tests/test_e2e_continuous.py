@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Daemon, RtspServer, decodes_cleanly, ffprobe, wait_until
+from conftest import REPO, Daemon, RtspServer, decodes_cleanly, ffprobe, log_in_browser, wait_until
 from playwright.sync_api import Browser
 from web_client import Client
 
@@ -128,11 +128,7 @@ def timeline_plays_from_any_second_and_on(
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         page = context.new_page()
-        page.goto(base + "/login")
-        page.fill("input[name=user]", "admin")
-        page.fill("input[name=password]", password)
-        page.click("button[type=submit]")
-        page.wait_for_url(base + "/")
+        log_in_browser(page, base, password)
         page.goto(base + "/cameras/camera")
         page.click("text=Timeline")
         assert page.locator("svg.hour").count() in (23, 24, 25)

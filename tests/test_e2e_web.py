@@ -30,6 +30,7 @@ from conftest import (
     _require,
     daemon_env,
     free_port,
+    log_in_browser,
     wait_until,
 )
 from playwright.sync_api import Browser, Page
@@ -312,10 +313,7 @@ def test_https_with_a_self_signed_certificate(daemon: Any, tmp_path: Path) -> No
 def log_in(page: Page, web: Web, user: str = "admin", password: str | None = None) -> None:
     page.goto(web.url + "/")
     assert "/login" in page.url
-    page.fill("input[name=user]", user)
-    page.fill("input[name=password]", password or web.password)
-    page.click("button[type=submit]")
-    page.wait_for_url(web.url + "/")
+    log_in_browser(page, web.url, password or web.password, user)
 
 
 def test_in_a_browser_log_in_watch_play_record_and_delete(web: Web, browser: Browser) -> None:
